@@ -115,7 +115,7 @@ export interface TickRecord {
   /** Envelopes delivered at the start of this tick (before fan-out to subscribers). */
   deliveredCount: number;
   deliveredDigest: Digest64;
-  /** `ACTOR_DIGEST_STRIDE` uint32 values per actor that ran this tick, in actor id order. */
+  /** `ACTOR_DIGEST_STRIDE` uint32 values per actor that ran this tick, in the order they ran. */
   actorDigests: Uint32Array;
   /** Every delivered envelope, in delivery order; present only at the `full` level. */
   envelopes: EnvelopeRecord[] | null;

@@ -1,0 +1,316 @@
+/**
+ * JS/TS actors: `defineActor` and the cell that runs one on the orchestrator thread.
+ *
+ * An actor's state is a plain value it returns from `init`, `receive` and `step`. All three
+ * are synchronous: asynchronous work (I/O, timers, services) enters the system as injected
+ * messages, so that everything an actor does is decided by the tick it runs in, the
+ * messages it got and its seeded random stream.
+ */
+import type { Logger } from 'pino';
+import { jsonEncode } from '../src/codec.ts';
+import type { Envelope, Message } from '../src/envelope.ts';
+import { ActorContractError, ConfigError } from '../src/errors.ts';
+import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type PublishResult } from '../src/kernel.ts';
+import { Random } from '../src/prng.ts';
+import { Lifecycle, type LifecycleState } from './lifecycle.ts';
+
+export interface PublishOptions {
+  /** 0..255, higher first. Defaults to the sending actor's priority. */
+  priority?: number;
+}
+
+/** What an actor may do and see. Time is `tick`; randomness is `random()`. */
+export interface ActorContext {
+  /** This actor's id (its inbox topic is `actor/<id>`). */
+  readonly self: number;
+  /** This actor's unique instance name. */
+  readonly name: string;
+  /** The logical tick now running. */
+  readonly tick: number;
+  /** How many times this actor has been started (0 for the first run). */
+  readonly incarnation: number;
+  /** Structured logger (pino); silent unless the runtime was given one. */
+  readonly log: Logger;
+  /** The id of a declared topic, for hot paths that publish by id. */
+  topic(name: string): number;
+  /** Publishes bytes to a topic; delivered next tick. A full subscriber refuses it: check `ok`. */
+  publish(topic: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult;
+  /** Publishes a JSON value; values JSON would mangle (NaN, undefined, cycles...) are refused. */
+  publishJson(topic: string | number, value: unknown, options?: PublishOptions): PublishResult;
+  /** Sends bytes to one actor's inbox, by name or id. */
+  send(to: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult;
+  sendJson(to: string | number, value: unknown, options?: PublishOptions): PublishResult;
+  /** A float in [0, 1) from this actor's seeded stream (run seed, actor id, incarnation). */
+  random(): number;
+  /** An integer in [0, bound) from the same stream. */
+  randomInt(bound: number): number;
+}
+
+export interface ActorSpec<State, Args> {
+  /** The kind of actor; instances get their own names when spawned. */
+  name: string;
+  /** Topics every instance subscribes to (its inbox is always subscribed). */
+  subscribe?: readonly string[] | ((args: Args) => readonly string[]);
+  init: (ctx: ActorContext, args: Args) => State;
+  /** Handles one message. Returning undefined keeps the state as it was. */
+  receive: (state: State, message: Message, ctx: ActorContext) => State | undefined | void;
+  /** Runs once every tick the actor is scheduled, after its messages. */
+  step?: (state: State, ctx: ActorContext) => State | undefined | void;
+  /** Runs when the actor is stopped (not when it crashes). */
+  stop?: (state: State, ctx: ActorContext) => void;
+}
+
+export interface ActorDefinition<State = unknown, Args = unknown> extends ActorSpec<State, Args> {
+  readonly kind: 'js';
+}
+
+/**
+ * Declares an actor kind. Throws ConfigError when the spec is not one (a missing receive,
+ * a name that is not a string...), before anything runs.
+ */
+export function defineActor<State, Args = undefined>(spec: ActorSpec<State, Args>): ActorDefinition<State, Args> {
+  if (spec === null || typeof spec !== 'object') throw new ConfigError('defineActor takes an object { name, init, receive, ... }');
+  if (typeof spec.name !== 'string' || spec.name.length === 0) {
+    throw new ConfigError('defineActor: `name` must be a non-empty string');
+  }
+  for (const hook of ['init', 'receive'] as const) {
+    if (typeof spec[hook] !== 'function') throw new ConfigError(`actor '${spec.name}': \`${hook}\` must be a function`);
+  }
+  for (const hook of ['step', 'stop'] as const) {
+    if (spec[hook] !== undefined && typeof spec[hook] !== 'function') {
+      throw new ConfigError(`actor '${spec.name}': \`${hook}\` must be a function when given`);
+    }
+  }
+  if (spec.subscribe !== undefined && typeof spec.subscribe !== 'function' && !Array.isArray(spec.subscribe)) {
+    throw new ConfigError(`actor '${spec.name}': \`subscribe\` must be an array of topic names or a function of the args`);
+  }
+  return Object.freeze({ ...spec, kind: 'js' as const });
+}
+
+export interface JsActorOptions<Args> {
+  name: string;
+  args: Args;
+  priority: number;
+  seed: number;
+  logger: Logger;
+}
+
+const statusOf: Record<LifecycleState, ActorStatusCode> = {
+  created: ActorStatus.starting,
+  initializing: ActorStatus.starting,
+  running: ActorStatus.running,
+  suspended: ActorStatus.suspended,
+  stopping: ActorStatus.suspended,
+  stopped: ActorStatus.down,
+  crashed: ActorStatus.down,
+  restarting: ActorStatus.starting,
+  failed: ActorStatus.down,
+};
+
+export interface CrashRecord {
+  tick: number;
+  error: unknown;
+  message: string;
+}
+
+/** Runs one JS actor for the kernel. */
+export class JsActor<State, Args> implements KernelActor, ActorContext {
+  readonly name: string;
+  readonly priority: number;
+  readonly hasStep: boolean;
+  status: ActorStatusCode = ActorStatus.starting;
+  self = 0;
+  incarnation = 0;
+  readonly log: Logger;
+  lastCrash: CrashRecord | null = null;
+
+  private state: State | undefined;
+  private random_: Random;
+  private readonly lifecycle: Lifecycle;
+  private readonly args: Args;
+  private readonly seed: number;
+
+  constructor(
+    readonly definition: ActorDefinition<State, Args>,
+    private readonly kernel: Kernel,
+    options: JsActorOptions<Args>,
+  ) {
+    this.name = options.name;
+    this.priority = options.priority;
+    this.hasStep = definition.step !== undefined;
+    this.args = options.args;
+    this.seed = options.seed;
+    this.log = options.logger.child({ actor: options.name });
+    this.random_ = new Random(options.seed, 0, 0);
+    this.lifecycle = new Lifecycle((from, to, detail) => {
+      this.status = statusOf[to];
+      this.kernel.recordLifecycle(this.self, from, to, detail);
+    });
+  }
+
+  /** Topics this instance subscribes to, from its definition and args. */
+  subscriptions(): readonly string[] {
+    const subscribe = this.definition.subscribe;
+    if (subscribe === undefined) return [];
+    const topics = typeof subscribe === 'function' ? subscribe(this.args) : subscribe;
+    if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string')) {
+      throw new ConfigError(`actor '${this.name}': subscribe must give an array of topic names`);
+    }
+    return topics;
+  }
+
+  /** Called once the kernel has given the actor its id. */
+  admitted(id: number): void {
+    this.self = id;
+    this.random_ = new Random(this.seed, id, this.incarnation);
+    this.kernel.recordLifecycle(id, 'none', 'created', this.name);
+  }
+
+  get lifecycleState(): LifecycleState {
+    return this.lifecycle.state;
+  }
+
+  // ── KernelActor ───────────────────────────────────────────────────────────────────
+
+  start(): void {
+    this.lifecycle.send('INIT');
+    try {
+      const state = this.definition.init(this, this.args);
+      if (isThenable(state)) throw promiseReturned(this.name, 'init');
+      this.state = state;
+    } catch (error) {
+      this.crash(error, 'in init');
+      return;
+    }
+    this.lifecycle.send('READY');
+  }
+
+  activate(batch: readonly Envelope[]): number {
+    const receive = this.definition.receive;
+    let state = this.state as State;
+    let i = 0;
+    try {
+      for (; i < batch.length; i++) {
+        const next = receive(state, batch[i]!, this);
+        if (next !== undefined) {
+          if (isThenable(next)) throw promiseReturned(this.name, 'receive');
+          state = next;
+        }
+      }
+      this.state = state;
+      const step = this.definition.step;
+      if (step !== undefined) {
+        const next = step(state, this);
+        if (next !== undefined) {
+          if (isThenable(next)) throw promiseReturned(this.name, 'step');
+          this.state = next;
+        }
+      }
+      return batch.length;
+    } catch (error) {
+      this.state = state;
+      const message = batch[i];
+      const where =
+        message === undefined
+          ? 'in step'
+          : `receiving ${message.topicName} #${message.seq} from ${this.kernel.actorName(message.sender)}`;
+      this.crash(error, where);
+      // The message it crashed on counts as consumed: it was handed over.
+      return Math.min(i + 1, batch.length);
+    }
+  }
+
+  stop(reason: string): void {
+    const hook = this.definition.stop;
+    if (this.lifecycle.can('STOP')) this.lifecycle.send('STOP', reason);
+    if (this.lifecycle.state !== 'stopping') return;
+    if (hook !== undefined && this.state !== undefined) {
+      try {
+        hook(this.state, this);
+      } catch (error) {
+        this.crash(error, 'in stop');
+        return;
+      }
+    }
+    this.lifecycle.send('STOPPED');
+  }
+
+  suspend(): void {
+    if (this.lifecycle.can('SUSPEND')) this.lifecycle.send('SUSPEND');
+  }
+
+  resume(): void {
+    if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
+  }
+
+  /** The actor's current state value (for tests and snapshots). */
+  get currentState(): State | undefined {
+    return this.state;
+  }
+
+  private crash(error: unknown, where: string): void {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : `thrown value: ${String(error)}`;
+    const message = `${where}: ${text}`;
+    this.lastCrash = { tick: this.kernel.tick, error, message };
+    this.log.warn({ tick: this.kernel.tick, err: error }, `actor crashed ${where}`);
+    this.lifecycle.send('CRASH', message);
+  }
+
+  // ── ActorContext ──────────────────────────────────────────────────────────────────
+
+  get tick(): number {
+    return this.kernel.tick;
+  }
+
+  topic(name: string): number {
+    return this.kernel.topicId(name);
+  }
+
+  publish(topic: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult {
+    if (!(payload instanceof Uint8Array)) {
+      throw new ActorContractError(
+        `actor '${this.name}': publish takes a Uint8Array payload, got ${describe(payload)}; use publishJson for values`,
+      );
+    }
+    const topicId = typeof topic === 'number' ? topic : this.kernel.topicId(topic);
+    return this.kernel.publish(topicId, payload, options?.priority ?? this.priority);
+  }
+
+  publishJson(topic: string | number, value: unknown, options?: PublishOptions): PublishResult {
+    return this.publish(topic, jsonEncode(value), options);
+  }
+
+  send(to: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult {
+    const id = typeof to === 'number' ? to : this.kernel.actorId(to);
+    return this.publish(this.kernel.inboxTopicOf(id), payload, options);
+  }
+
+  sendJson(to: string | number, value: unknown, options?: PublishOptions): PublishResult {
+    return this.send(to, jsonEncode(value), options);
+  }
+
+  random(): number {
+    return this.random_.next();
+  }
+
+  randomInt(bound: number): number {
+    return this.random_.int(bound);
+  }
+}
+
+function isThenable(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function promiseReturned(actor: string, hook: string): ActorContractError {
+  return new ActorContractError(
+    `actor '${actor}': ${hook} returned a Promise; ${hook} must be synchronous and return the new state. ` +
+      'Do asynchronous work outside the actor and bring its result in with runtime.inject',
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}

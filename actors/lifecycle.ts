@@ -1,0 +1,87 @@
+/**
+ * The lifecycle of every actor, as an xstate v5 machine (ARCHITECTURE.md, "Actors"):
+ *
+ *   created → initializing → running ⇄ suspended → stopping → stopped
+ *                  │            │          │
+ *                  └────────────┴──────────┴──▶ crashed → restarting → initializing
+ *                                                  └─────▶ failed
+ *
+ * Only lifecycle events go through xstate (about 200k events/s); per-message traffic never
+ * does. Every transition is reported to `onTransition`, which the runtime writes to the log.
+ */
+import { createActor, setup, type Actor } from 'xstate';
+
+export type LifecycleEventType =
+  | 'INIT'
+  | 'READY'
+  | 'SUSPEND'
+  | 'RESUME'
+  | 'STOP'
+  | 'STOPPED'
+  | 'CRASH'
+  | 'RESTART'
+  | 'FAIL';
+
+export type LifecycleState =
+  | 'created'
+  | 'initializing'
+  | 'running'
+  | 'suspended'
+  | 'stopping'
+  | 'stopped'
+  | 'crashed'
+  | 'restarting'
+  | 'failed';
+
+export const lifecycleMachine = setup({
+  types: { events: {} as { type: LifecycleEventType } },
+}).createMachine({
+  id: 'lifecycle',
+  initial: 'created',
+  states: {
+    created: { on: { INIT: 'initializing', STOP: 'stopped' } },
+    initializing: { on: { READY: 'running', CRASH: 'crashed', STOP: 'stopping' } },
+    running: { on: { SUSPEND: 'suspended', STOP: 'stopping', CRASH: 'crashed' } },
+    suspended: { on: { RESUME: 'running', STOP: 'stopping', CRASH: 'crashed' } },
+    stopping: { on: { STOPPED: 'stopped', CRASH: 'crashed' } },
+    stopped: { type: 'final' },
+    crashed: { on: { RESTART: 'restarting', FAIL: 'failed' } },
+    restarting: { on: { INIT: 'initializing', FAIL: 'failed' } },
+    failed: { type: 'final' },
+  },
+});
+
+export type TransitionListener = (from: LifecycleState, to: LifecycleState, detail: string) => void;
+
+/** One actor's lifecycle: an xstate actor plus the transition report. */
+export class Lifecycle {
+  private readonly machine: Actor<typeof lifecycleMachine>;
+  private current: LifecycleState = 'created';
+
+  constructor(private readonly onTransition: TransitionListener) {
+    this.machine = createActor(lifecycleMachine);
+    this.machine.start();
+  }
+
+  get state(): LifecycleState {
+    return this.current;
+  }
+
+  /** True when `event` is allowed in the current state. */
+  can(event: LifecycleEventType): boolean {
+    return this.machine.getSnapshot().can({ type: event });
+  }
+
+  /**
+   * Moves the machine; `detail` goes into the log with the transition. Sending an event the
+   * current state does not take is a bug in lockstep, so it throws.
+   */
+  send(event: LifecycleEventType, detail = ''): void {
+    const from = this.current;
+    if (!this.can(event)) throw new Error(`lifecycle: event ${event} is not allowed in state '${from}'`);
+    this.machine.send({ type: event });
+    const to = this.machine.getSnapshot().value as LifecycleState;
+    this.current = to;
+    if (to !== from) this.onTransition(from, to, detail);
+  }
+}

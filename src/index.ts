@@ -1,0 +1,23 @@
+/**
+ * lockstep: a local-first, deterministic actor runtime.
+ *
+ *   defineActor  → an actor kind (init, receive, step, stop)
+ *   defineSystem → the actors a run starts with
+ *   createRuntime(system, options) → step/run ticks, inject inputs, snapshot, close
+ *   replay(log, system) → re-execute a recorded run and check it tick by tick
+ */
+export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, type PublishOptions } from '../actors/js-actor.ts';
+export type { LifecycleState } from '../actors/lifecycle.ts';
+export { defineSystem, type InputRequest, type SpawnOptions, type SystemBuilder, type SystemDefinition } from './system.ts';
+export { createRuntime, Runtime, type InjectOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
+export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
+export { configDefaults, type RuntimeConfig } from './config.ts';
+export type { Message, Topic } from './envelope.ts';
+export type { PublishResult } from './kernel.ts';
+export { Random } from './prng.ts';
+export { jsonEncode, jsonDecode, utf8Encode, utf8Decode } from './codec.ts';
+export * from './errors.ts';
+export { readLog, repairLog } from './log/reader.ts';
+export { LogWriter, FileSink, MemorySink, type LogSink } from './log/writer.ts';
+export type { LogHeader, LogLevel, TickRecord, EndRecord } from './log/types.ts';
+export { lockstepVersion } from './version.ts';

@@ -1,0 +1,690 @@
+/**
+ * The tick kernel: topics, bounded mailboxes, the canonical delivery order and the tick
+ * loop. It sees an actor only through `KernelActor` and knows nothing of xstate,
+ * supervision or the log format; the runtime facade wires those in.
+ *
+ * One tick t, as ARCHITECTURE.md lays out:
+ *
+ *   outbox(t-1) + injections ──sort (priority desc, topic, sender, seq)──▶ delivered(t)
+ *        delivered(t) ──fan-out to subscribers (ascending actor id)──▶ mailboxes
+ *        admitted actors run init, then runnable actors (priority desc, actor id,
+ *        at most tickTasksMax) run their mailbox and step ──publish──▶ outbox(t)
+ *        ──▶ TickRecord(t) to the observer (the log)
+ *
+ * Backpressure is decided at publish time from logical state only: a subscriber's
+ * mailbox depth plus the messages already reserved for it in this tick. A publish that
+ * would overflow any subscriber is refused whole, the sender is told, and the sender is
+ * not scheduled again until that mailbox has room. Nothing is ever dropped silently: every
+ * message that does not reach a subscriber produces a DropRecord with its reason.
+ */
+import { Envelope, type Topic } from './envelope.ts';
+import { MailboxFullError, ActorContractError, ConfigError, PayloadTooLargeError, UnknownTopicError } from './errors.ts';
+import { digestSeedHi, digestSeedLo, foldLane, hashEnvelope } from './hash.ts';
+import {
+  ACTOR_DIGEST_STRIDE,
+  type DropRecord,
+  type EnvelopeRecord,
+  type InjectedInput,
+  type LifecycleEvent,
+  type LogLevel,
+  type TickRecord,
+  type TopicDeclaration,
+} from './log/types.ts';
+
+/** What the kernel needs to know about an actor's lifecycle, nothing more. */
+export const ActorStatus = {
+  /** Admitted; init runs at the next tick boundary. Takes mail. */
+  starting: 0,
+  /** Takes mail and is scheduled. */
+  running: 1,
+  /** Takes mail, not scheduled. */
+  suspended: 2,
+  /** Crashed, failed or stopped: takes no mail (messages to it are dropped with a reason). */
+  down: 3,
+} as const;
+export type ActorStatusCode = (typeof ActorStatus)[keyof typeof ActorStatus];
+
+/** The kernel's whole view of an actor. Implemented by the actor kinds in `actors/`. */
+export interface KernelActor {
+  readonly name: string;
+  readonly priority: number;
+  /** True when the actor runs every tick it is scheduled, mail or not. */
+  readonly hasStep: boolean;
+  /** Set by the actor layer as its lifecycle moves; read by the kernel on every decision. */
+  status: ActorStatusCode;
+  /** Lifecycle state name, for drop reasons and snapshots. */
+  readonly lifecycleState: string;
+  /** Runs init. Must not throw: a failing init is a crash the actor records itself. */
+  start(): void;
+  /**
+   * Processes `batch` in order, then steps. Must not throw. Returns how many messages of
+   * the batch it consumed: fewer than `batch.length` means it crashed part way.
+   */
+  activate(batch: readonly Envelope[]): number;
+  /** Runs the stop hook. Must not throw. */
+  stop(reason: string): void;
+}
+
+export interface KernelConfig {
+  /** Most actors activated in one tick (ADR-003). */
+  tickTasksMax: number;
+  /** Default mailbox bound, in messages. */
+  mailboxCapacity: number;
+  /** Largest payload accepted, in bytes. */
+  payloadBytesMax: number;
+  level: LogLevel;
+}
+
+export type PublishResult =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly reason: 'mailbox_full';
+      /** The subscriber whose mailbox is full. */
+      readonly actor: string;
+      readonly capacity: number;
+    };
+
+/** Shared so the accepted path allocates nothing. */
+export const publishAccepted: PublishResult = Object.freeze({ ok: true });
+
+/** Sender id of external inputs. Actor ids start at 1. */
+export const externalSender = 0;
+
+const priorityMax = 255;
+/** Bucket keys order (priority desc, topic asc); topic ids stay below 2^32, so keys below 2^40. */
+const topicIdSpan = 0x1_0000_0000;
+
+/** Envelopes published in one tick for one (priority, topic) pair, in publish order. */
+class Bucket {
+  readonly envelopes: Envelope[] = [];
+  lastSender = -1;
+  /** Set when a sender with a lower id published after a higher one: needs a stable sort. */
+  outOfOrder = false;
+
+  constructor(readonly key: number) {}
+}
+
+class TopicState implements Topic {
+  /** Subscribed actor ids, ascending: fan-out order is part of the deterministic contract. */
+  readonly subscribers: number[] = [];
+  private readonly buckets: (Bucket | undefined)[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+  ) {}
+
+  bucket(priority: number): Bucket {
+    let bucket = this.buckets[priority];
+    if (bucket === undefined) {
+      bucket = new Bucket((priorityMax - priority) * topicIdSpan + this.id);
+      this.buckets[priority] = bucket;
+    }
+    return bucket;
+  }
+}
+
+class Slot {
+  mailbox: Envelope[] = [];
+  /** Messages accepted for this actor in the current tick, delivered at the next. */
+  reserved = 0;
+  seq = 0;
+  /** Actor id whose full mailbox refused this actor's last publish; 0 when not blocked. */
+  blockedOn = 0;
+  /** Tick in which this slot last entered the per-tick digest list. */
+  touchedTick = -1;
+  received = 0;
+  receivedHi = digestSeedHi;
+  receivedLo = digestSeedLo;
+  sent = 0;
+  sentHi = digestSeedHi;
+  sentLo = digestSeedLo;
+  receivedTotal = 0;
+  sentTotal = 0;
+  refusedTotal = 0;
+  droppedTotal = 0;
+  readonly subscriptions: number[] = [];
+  inboxTopic = -1;
+
+  constructor(
+    readonly id: number,
+    readonly actor: KernelActor,
+    readonly capacity: number,
+  ) {}
+}
+
+export interface KernelCounters {
+  published: number;
+  delivered: number;
+  injected: number;
+  refused: number;
+  dropped: number;
+}
+
+export interface ActorView {
+  id: number;
+  name: string;
+  priority: number;
+  lifecycle: string;
+  mailboxDepth: number;
+  mailboxCapacity: number;
+  blockedOn: string | null;
+  received: number;
+  sent: number;
+  refused: number;
+  dropped: number;
+}
+
+export class Kernel {
+  private tickNow = 0;
+  private readonly topics: TopicState[] = [];
+  private readonly topicByName = new Map<string, TopicState>();
+  /** Slot per actor id; index 0 is the external sender and stays empty. */
+  private readonly slots: (Slot | undefined)[] = [undefined];
+  private readonly slotByName = new Map<string, Slot>();
+  /** Slots in scheduling order: priority desc, id asc. Rebuilt when actors are added. */
+  private runOrder: Slot[] = [];
+  private readonly admitted: Slot[] = [];
+  private current: Slot | null = null;
+  private inTick = false;
+  private externalSeq = 0;
+
+  private touchedBuckets: Bucket[] = [];
+  private touchedSlots: Slot[] = [];
+  private pendingTopics: TopicDeclaration[] = [];
+  private pendingInjected: InjectedInput[] = [];
+  private pendingLifecycle: LifecycleEvent[] = [];
+  private pendingDrops: DropRecord[] = [];
+  private readonly hashScratch = new Uint32Array(2);
+
+  readonly counters: KernelCounters = { published: 0, delivered: 0, injected: 0, refused: 0, dropped: 0 };
+
+  constructor(readonly config: KernelConfig) {
+    if (!(Number.isInteger(config.tickTasksMax) && config.tickTasksMax >= 1)) {
+      throw new ConfigError(`tickTasksMax must be an integer >= 1, got ${config.tickTasksMax}`);
+    }
+    if (!(Number.isInteger(config.mailboxCapacity) && config.mailboxCapacity >= 1)) {
+      throw new ConfigError(`mailboxCapacity must be an integer >= 1, got ${config.mailboxCapacity}`);
+    }
+    if (!(Number.isInteger(config.payloadBytesMax) && config.payloadBytesMax >= 0)) {
+      throw new ConfigError(`payloadBytesMax must be an integer >= 0, got ${config.payloadBytesMax}`);
+    }
+  }
+
+  /** The tick most recently completed (0 before the first). Inside a tick, the tick running. */
+  get tick(): number {
+    return this.tickNow;
+  }
+
+  // ── topics ────────────────────────────────────────────────────────────────────────
+
+  /** Interns `name`, returning its id; ids are handed out in order of first declaration. */
+  declareTopic(name: string): number {
+    const existing = this.topicByName.get(name);
+    if (existing !== undefined) return existing.id;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new ConfigError(`topic names must be non-empty strings, got ${JSON.stringify(name)}`);
+    }
+    const topic = new TopicState(this.topics.length, name);
+    this.topics.push(topic);
+    this.topicByName.set(name, topic);
+    this.pendingTopics.push({ id: topic.id, name });
+    return topic.id;
+  }
+
+  /** The id of a declared topic; throws UnknownTopicError naming what to do otherwise. */
+  topicId(name: string): number {
+    const topic = this.topicByName.get(name);
+    if (topic === undefined) {
+      throw new UnknownTopicError(
+        name,
+        "no actor subscribes to it and the system does not declare it; add it to the system's `topics` or subscribe an actor to it",
+      );
+    }
+    return topic.id;
+  }
+
+  topicName(id: number): string {
+    const topic = this.topics[id];
+    if (topic === undefined) throw new UnknownTopicError(`#${id}`, 'no topic has this id');
+    return topic.name;
+  }
+
+  topicList(): readonly Topic[] {
+    return this.topics;
+  }
+
+  inboxTopicName(actorId: number): string {
+    return `actor/${actorId}`;
+  }
+
+  // ── actors ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Adds an actor; it takes mail at once and runs init at the next tick boundary.
+   * Returns its id (ids are dense, in order of admission). Throws ConfigError on a
+   * duplicate name or bad capacity.
+   */
+  admit(actor: KernelActor, subscriptions: readonly string[], mailboxCapacity?: number): number {
+    if (this.slotByName.has(actor.name)) {
+      throw new ConfigError(`an actor named '${actor.name}' already exists; actor names must be unique`);
+    }
+    const capacity = mailboxCapacity ?? this.config.mailboxCapacity;
+    if (!(Number.isInteger(capacity) && capacity >= 1)) {
+      throw new ConfigError(`actor '${actor.name}': mailboxCapacity must be an integer >= 1, got ${capacity}`);
+    }
+    if (!(Number.isInteger(actor.priority) && actor.priority >= 0 && actor.priority <= priorityMax)) {
+      throw new ConfigError(`actor '${actor.name}': priority must be an integer in 0..255, got ${actor.priority}`);
+    }
+    const id = this.slots.length;
+    const slot = new Slot(id, actor, capacity);
+    this.slots.push(slot);
+    this.slotByName.set(actor.name, slot);
+    slot.inboxTopic = this.declareTopic(this.inboxTopicName(id));
+    this.subscribe(id, slot.inboxTopic);
+    for (const name of subscriptions) this.subscribe(id, this.declareTopic(name));
+    this.admitted.push(slot);
+    this.rebuildRunOrder();
+    return id;
+  }
+
+  private subscribe(actorId: number, topicId: number): void {
+    const topic = this.topics[topicId]!;
+    const slot = this.slots[actorId]!;
+    if (topic.subscribers.includes(actorId)) return;
+    topic.subscribers.push(actorId);
+    topic.subscribers.sort((a, b) => a - b);
+    slot.subscriptions.push(topicId);
+  }
+
+  private rebuildRunOrder(): void {
+    const order: Slot[] = [];
+    for (const slot of this.slots) if (slot !== undefined) order.push(slot);
+    order.sort((a, b) => b.actor.priority - a.actor.priority || a.id - b.id);
+    this.runOrder = order;
+  }
+
+  actorId(name: string): number {
+    const slot = this.slotByName.get(name);
+    if (slot === undefined) {
+      throw new ConfigError(`no actor named '${name}'; actors: ${[...this.slotByName.keys()].slice(0, 20).join(', ')}`);
+    }
+    return slot.id;
+  }
+
+  /** The id of the inbox topic `actor/<id>` of an actor; throws ConfigError for an unknown actor. */
+  inboxTopicOf(actorId: number): number {
+    const slot = this.slots[actorId];
+    if (slot === undefined) throw new ConfigError(`no actor has id ${actorId}`);
+    return slot.inboxTopic;
+  }
+
+  actorName(id: number): string {
+    return id === externalSender ? '(external)' : (this.slots[id]?.actor.name ?? `#${id}`);
+  }
+
+  actorCount(): number {
+    return this.slots.length - 1;
+  }
+
+  /** Called by actors as their lifecycle moves; lands in the record of the tick under way (or the next). */
+  recordLifecycle(actorId: number, from: string, to: string, detail: string): void {
+    this.pendingLifecycle.push({ actor: actorId, from, to, detail });
+  }
+
+  /** Stops an actor: runs its stop hook, then drops its mail with a reason. */
+  stopActor(actorId: number, reason: string): void {
+    const slot = this.slots[actorId];
+    if (slot === undefined || slot.actor.status === ActorStatus.down) return;
+    this.runAs(slot, () => slot.actor.stop(reason));
+    this.takeDown(slot);
+  }
+
+  // ── messages ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Publishes from the actor now running. Returns `publishAccepted`, or a refusal when a
+   * subscriber's mailbox is full (the sender is then not scheduled until it has room).
+   * Throws ActorContractError outside an activation, UnknownTopicError, PayloadTooLargeError.
+   */
+  publish(topicId: number, payload: Uint8Array, priority: number): PublishResult {
+    const slot = this.current;
+    if (slot === null) {
+      throw new ActorContractError(
+        'publish was called outside an actor activation (from a timer or a promise?); ' +
+          'receive, step and init are synchronous: bring asynchronous results in with runtime.inject',
+      );
+    }
+    const topic = this.topics[topicId];
+    if (topic === undefined) throw new UnknownTopicError(`#${topicId}`, 'no topic has this id; use ctx.topic(name)');
+    if (payload.length > this.config.payloadBytesMax) {
+      throw new PayloadTooLargeError(payload.length, this.config.payloadBytesMax, `actor '${slot.actor.name}' publishing to '${topic.name}'`);
+    }
+    if (!(priority >= 0 && priority <= priorityMax && (priority | 0) === priority)) {
+      throw new ConfigError(`actor '${slot.actor.name}': message priority must be an integer in 0..255, got ${priority}`);
+    }
+    const full = this.fullSubscriber(topic);
+    if (full !== null) {
+      slot.blockedOn = full.id;
+      slot.refusedTotal++;
+      this.counters.refused++;
+      this.pendingDrops.push({ actor: full.id, topic: topic.id, sender: slot.id, seq: 0, reason: 'refused: mailbox full, sender told' });
+      return { ok: false, reason: 'mailbox_full', actor: full.actor.name, capacity: full.capacity };
+    }
+    // A copy, so a sender that reuses its buffer cannot change a message in flight.
+    const bytes = payload.slice();
+    const seq = ++slot.seq;
+    const hash = this.hashScratch;
+    hashEnvelope(topic.id, slot.id, seq, priority, bytes, hash);
+    const envelope = new Envelope(topic, slot.id, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!);
+    this.touch(slot);
+    slot.sent++;
+    slot.sentTotal++;
+    slot.sentHi = foldLane(slot.sentHi, envelope.hashHi);
+    slot.sentLo = foldLane(slot.sentLo, envelope.hashLo);
+    this.counters.published++;
+    this.enqueue(topic, envelope);
+    return publishAccepted;
+  }
+
+  /**
+   * Queues an external input for the next tick boundary; it is written to that tick's
+   * record. Throws MailboxFullError (nothing enqueued) when a subscriber is full, plus the
+   * errors of `publish`.
+   */
+  inject(topicId: number, payload: Uint8Array, priority: number): void {
+    const topic = this.topics[topicId];
+    if (topic === undefined) throw new UnknownTopicError(`#${topicId}`, 'no topic has this id');
+    if (payload.length > this.config.payloadBytesMax) {
+      throw new PayloadTooLargeError(payload.length, this.config.payloadBytesMax, `inject into '${topic.name}'`);
+    }
+    if (!(priority >= 0 && priority <= priorityMax && (priority | 0) === priority)) {
+      throw new ConfigError(`inject into '${topic.name}': priority must be an integer in 0..255, got ${priority}`);
+    }
+    if (this.current !== null) {
+      throw new ActorContractError(`actor '${this.current.actor.name}' called inject; actors publish, only the outside injects`);
+    }
+    const full = this.fullSubscriber(topic);
+    if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);
+    const bytes = payload.slice();
+    const seq = ++this.externalSeq;
+    const hash = this.hashScratch;
+    hashEnvelope(topic.id, externalSender, seq, priority, bytes, hash);
+    this.enqueue(topic, new Envelope(topic, externalSender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!));
+    this.pendingInjected.push({ topic: topic.id, seq, priority, payload: bytes });
+    this.counters.injected++;
+  }
+
+  /** The first accepting subscriber with no room left, or null; reserves room in all when null. */
+  private fullSubscriber(topic: TopicState): Slot | null {
+    const subscribers = topic.subscribers;
+    for (let i = 0; i < subscribers.length; i++) {
+      const target = this.slots[subscribers[i]!]!;
+      if (target.actor.status !== ActorStatus.down && target.mailbox.length + target.reserved >= target.capacity) {
+        return target;
+      }
+    }
+    for (let i = 0; i < subscribers.length; i++) {
+      const target = this.slots[subscribers[i]!]!;
+      if (target.actor.status !== ActorStatus.down) target.reserved++;
+    }
+    return null;
+  }
+
+  private enqueue(topic: TopicState, envelope: Envelope): void {
+    const bucket = topic.bucket(envelope.priority);
+    if (bucket.envelopes.length === 0) this.touchedBuckets.push(bucket);
+    else if (envelope.sender < bucket.lastSender) bucket.outOfOrder = true;
+    bucket.lastSender = envelope.sender;
+    bucket.envelopes.push(envelope);
+  }
+
+  private touch(slot: Slot): void {
+    // Work done between ticks (a stop hook) belongs to the record of the next tick.
+    const recordTick = this.inTick ? this.tickNow : this.tickNow + 1;
+    if (slot.touchedTick === recordTick) return;
+    slot.touchedTick = recordTick;
+    slot.received = 0;
+    slot.receivedHi = digestSeedHi;
+    slot.receivedLo = digestSeedLo;
+    slot.sent = 0;
+    slot.sentHi = digestSeedHi;
+    slot.sentLo = digestSeedLo;
+    this.touchedSlots.push(slot);
+  }
+
+  // ── the tick ──────────────────────────────────────────────────────────────────────
+
+  /** Runs one tick and returns its record (the caller logs it). */
+  runTick(): TickRecord {
+    const tick = ++this.tickNow;
+    this.inTick = true;
+    const full = this.config.level === 'full';
+    const envelopes: EnvelopeRecord[] | null = full ? [] : null;
+
+    // 1. Deliver what tick t-1 published plus the injections, in canonical order.
+    const buckets = this.touchedBuckets;
+    this.touchedBuckets = [];
+    buckets.sort((a, b) => a.key - b.key);
+    let deliveredCount = 0;
+    let deliveredHi = digestSeedHi;
+    let deliveredLo = digestSeedLo;
+    for (const bucket of buckets) {
+      const list = bucket.envelopes;
+      // Array.prototype.sort is stable, so each sender's messages stay in seq order.
+      if (bucket.outOfOrder) list.sort((a, b) => a.sender - b.sender);
+      for (let i = 0; i < list.length; i++) {
+        const envelope = list[i]!;
+        deliveredCount++;
+        deliveredHi = foldLane(deliveredHi, envelope.hashHi);
+        deliveredLo = foldLane(deliveredLo, envelope.hashLo);
+        // An Envelope is an EnvelopeRecord already: no copy for the full level.
+        if (envelopes !== null) envelopes.push(envelope);
+        this.fanOut(envelope);
+      }
+      list.length = 0;
+      bucket.outOfOrder = false;
+      bucket.lastSender = -1;
+    }
+    this.counters.delivered += deliveredCount;
+
+    // 2. Actors admitted since the last tick run init (their messages go out next tick).
+    if (this.admitted.length > 0) {
+      const admitted = this.admitted.splice(0);
+      for (const slot of admitted) this.runAs(slot, () => slot.actor.start());
+    }
+
+    // 3. Run the runnable actors.
+    let activations = 0;
+    const tasksMax = this.config.tickTasksMax;
+    for (const slot of this.runOrder) {
+      if (activations >= tasksMax) break;
+      const actor = slot.actor;
+      if (actor.status !== ActorStatus.running) continue;
+      if (slot.mailbox.length === 0 && !actor.hasStep) continue;
+      if (slot.blockedOn !== 0 && !this.unblocked(slot)) continue;
+      activations++;
+      this.activate(slot);
+    }
+
+    return this.closeRecord(tick, deliveredCount, deliveredHi, deliveredLo, envelopes);
+  }
+
+  /** Gathers what the tick under way accumulated into its record and starts the next. */
+  private closeRecord(
+    tick: number,
+    deliveredCount: number,
+    deliveredHi: number,
+    deliveredLo: number,
+    envelopes: EnvelopeRecord[] | null,
+  ): TickRecord {
+    const touched = this.touchedSlots;
+    this.touchedSlots = [];
+    const actorDigests = new Uint32Array(touched.length * ACTOR_DIGEST_STRIDE);
+    for (let i = 0, at = 0; i < touched.length; i++, at += ACTOR_DIGEST_STRIDE) {
+      const slot = touched[i]!;
+      actorDigests[at] = slot.id;
+      actorDigests[at + 1] = slot.received;
+      actorDigests[at + 2] = slot.sent;
+      actorDigests[at + 3] = slot.receivedHi;
+      actorDigests[at + 4] = slot.receivedLo;
+      actorDigests[at + 5] = slot.sentHi;
+      actorDigests[at + 6] = slot.sentLo;
+    }
+    const record: TickRecord = {
+      tick,
+      newTopics: this.pendingTopics,
+      injected: this.pendingInjected,
+      lifecycle: this.pendingLifecycle,
+      drops: this.pendingDrops,
+      deliveredCount,
+      deliveredDigest: { hi: deliveredHi, lo: deliveredLo },
+      actorDigests,
+      envelopes,
+    };
+    this.pendingTopics = [];
+    this.pendingInjected = [];
+    this.pendingLifecycle = [];
+    this.pendingDrops = [];
+    this.inTick = false;
+    return record;
+  }
+
+  /**
+   * Ends the run: stops every actor in reverse order of admission (their stop hooks run),
+   * then drops whatever is still queued or undelivered, each with a reason. Returns the
+   * final record, numbered as the tick after the last one.
+   */
+  shutdown(): TickRecord {
+    const tick = ++this.tickNow;
+    this.inTick = true;
+    for (let id = this.slots.length - 1; id >= 1; id--) {
+      const slot = this.slots[id]!;
+      if (slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');
+    }
+    const buckets = this.touchedBuckets;
+    this.touchedBuckets = [];
+    buckets.sort((a, b) => a.key - b.key);
+    for (const bucket of buckets) {
+      if (bucket.outOfOrder) bucket.envelopes.sort((a, b) => a.sender - b.sender);
+      for (const envelope of bucket.envelopes) this.drop(0, envelope, 'undelivered at shutdown');
+      bucket.envelopes.length = 0;
+      bucket.outOfOrder = false;
+      bucket.lastSender = -1;
+    }
+    return this.closeRecord(tick, 0, digestSeedHi, digestSeedLo, this.config.level === 'full' ? [] : null);
+  }
+
+  private fanOut(envelope: Envelope): void {
+    const subscribers = (envelope.topicInfo as TopicState).subscribers;
+    if (subscribers.length === 0) {
+      this.drop(0, envelope, 'no subscriber');
+      return;
+    }
+    for (let s = 0; s < subscribers.length; s++) {
+      const target = this.slots[subscribers[s]!]!;
+      if (target.actor.status === ActorStatus.down) {
+        this.drop(target.id, envelope, `recipient ${target.actor.lifecycleState}`);
+        target.droppedTotal++;
+        continue;
+      }
+      if (target.reserved > 0) target.reserved--;
+      target.mailbox.push(envelope);
+    }
+  }
+
+  private drop(actorId: number, envelope: Envelope, reason: string): void {
+    this.counters.dropped++;
+    this.pendingDrops.push({ actor: actorId, topic: envelope.topic, sender: envelope.sender, seq: envelope.seq, reason });
+  }
+
+  /** A blocked actor becomes runnable once the mailbox that refused it has room (or went down). */
+  private unblocked(slot: Slot): boolean {
+    const target = this.slots[slot.blockedOn]!;
+    if (target.actor.status === ActorStatus.down || target.mailbox.length + target.reserved < target.capacity) {
+      slot.blockedOn = 0;
+      return true;
+    }
+    return false;
+  }
+
+  private activate(slot: Slot): void {
+    const batch = slot.mailbox;
+    // Swap in a fresh mailbox first: the batch is owned by this activation from here on.
+    slot.mailbox = [];
+    this.touch(slot);
+    this.current = slot;
+    let consumed: number;
+    try {
+      consumed = slot.actor.activate(batch);
+    } finally {
+      this.current = null;
+    }
+    let hi = slot.receivedHi;
+    let lo = slot.receivedLo;
+    for (let i = 0; i < consumed; i++) {
+      const envelope = batch[i]!;
+      hi = foldLane(hi, envelope.hashHi);
+      lo = foldLane(lo, envelope.hashLo);
+    }
+    slot.receivedHi = hi;
+    slot.receivedLo = lo;
+    slot.received += consumed;
+    slot.receivedTotal += consumed;
+    if (consumed < batch.length) {
+      for (let i = consumed; i < batch.length; i++) {
+        this.drop(slot.id, batch[i]!, `recipient crashed before processing it`);
+        slot.droppedTotal++;
+      }
+    }
+    if (slot.actor.status === ActorStatus.down) this.takeDown(slot);
+  }
+
+  private runAs(slot: Slot, body: () => void): void {
+    this.touch(slot);
+    const previous = this.current;
+    this.current = slot;
+    try {
+      body();
+    } finally {
+      this.current = previous;
+    }
+    if (slot.actor.status === ActorStatus.down) this.takeDown(slot);
+  }
+
+  /** An actor that went down loses its queued mail (each with a drop record) and its reservations. */
+  private takeDown(slot: Slot): void {
+    const reason = `recipient ${slot.actor.lifecycleState}`;
+    for (const envelope of slot.mailbox) {
+      this.drop(slot.id, envelope, reason);
+      slot.droppedTotal++;
+    }
+    slot.mailbox = [];
+    slot.reserved = 0;
+    slot.blockedOn = 0;
+  }
+
+  // ── views ─────────────────────────────────────────────────────────────────────────
+
+  actorViews(): ActorView[] {
+    const views: ActorView[] = [];
+    for (const slot of this.slots) {
+      if (slot === undefined) continue;
+      views.push({
+        id: slot.id,
+        name: slot.actor.name,
+        priority: slot.actor.priority,
+        lifecycle: slot.actor.lifecycleState,
+        mailboxDepth: slot.mailbox.length,
+        mailboxCapacity: slot.capacity,
+        blockedOn: slot.blockedOn === 0 ? null : this.actorName(slot.blockedOn),
+        received: slot.receivedTotal,
+        sent: slot.sentTotal,
+        refused: slot.refusedTotal,
+        dropped: slot.droppedTotal,
+      });
+    }
+    return views;
+  }
+}

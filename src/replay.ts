@@ -1,0 +1,134 @@
+/**
+ * Replay: re-execute a recorded run from its log and check it tick by tick.
+ *
+ * The log header gives the seed and config; the system definition gives the code; the
+ * tick records give the external inputs. Every re-executed record is compared with the
+ * recorded one, and when the library versions match, byte for byte as well (the hash
+ * chain then ends identical too). The first difference is reported with its tick, the
+ * actor and, where the level allows, the message.
+ */
+import { resolveConfig, type RuntimeConfig } from './config.ts';
+import { compareRecords, firstEnvelopeDifference, type Divergence } from './divergence.ts';
+import { ConfigError, ReplayDivergenceError } from './errors.ts';
+import { readLog } from './log/reader.ts';
+import type { TickRecord } from './log/types.ts';
+import { Runtime } from './runtime.ts';
+import type { SystemDefinition } from './system.ts';
+
+export interface ReplayOptions {
+  /** Called every `progressEvery` ticks. */
+  onProgress?: (tick: number, total: number) => void;
+  progressEvery?: number;
+}
+
+export interface ReplayReport {
+  ticks: number;
+  records: number;
+  /** True when every record matched byte for byte (same library versions). */
+  bitExact: boolean;
+  chainHex: string;
+  tornTail: { offset: number; bytesCut: number } | null;
+  notes: string[];
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Replays `log` (a path or the log's bytes) against `system`. Returns a report when every
+ * tick matches; throws ReplayDivergenceError naming the first divergent tick, actor and
+ * message otherwise, LogFormatError/LogCorruptError for an unreadable log, and ConfigError
+ * when the log was recorded from another system.
+ */
+export function replay(log: string | Uint8Array, system: SystemDefinition, options: ReplayOptions = {}): ReplayReport {
+  const recorded = readLog(log);
+  const header = recorded.header;
+  if (header.systemName !== system.name) {
+    throw new ConfigError(
+      `the log was recorded from system '${header.systemName}', but replay was given system '${system.name}'; ` +
+        'pass the system module the run used',
+    );
+  }
+  const config = resolveConfig(JSON.parse(header.configJson) as Partial<RuntimeConfig>);
+  const notes: string[] = [];
+
+  let index = 0;
+  let divergence: Divergence | null = null;
+  let pendingDetail: { tick: number; actor: string | null } | null = null;
+  let bytesDiffer = false;
+  const runtime = new Runtime(system, {
+    ...config,
+    embeddedInputs: false,
+    onRecord: (record: TickRecord, body: Uint8Array) => {
+      const expected = recorded.ticks[index];
+      const expectedBody = recorded.tickBodies[index];
+      index++;
+      if (expected === undefined || expectedBody === undefined) return;
+      if (pendingDetail !== null && divergence !== null && divergence.message === null) {
+        // The tick after a divergence shows the message that the divergent actor sent.
+        if (expected.envelopes !== null && record.envelopes !== null) {
+          const difference = firstEnvelopeDifference(expected.envelopes, record.envelopes, runtime);
+          if (difference !== null) divergence = { ...divergence, message: difference.text };
+        }
+        pendingDetail = null;
+        return;
+      }
+      if (divergence !== null) return;
+      const found = compareRecords(expected, record, runtime);
+      if (found !== null) {
+        divergence = found;
+        pendingDetail = { tick: found.tick, actor: found.actor };
+      } else if (sameHeader && !bytesEqual(expectedBody, body)) {
+        bytesDiffer = true;
+      }
+    },
+  });
+  const sameHeader = JSON.stringify(runtime.header()) === JSON.stringify(header);
+  if (!sameHeader) {
+    notes.push(
+      `recorded with ${header.versions.map((v) => `${v.name} ${v.version}`).join(', ')}; replaying with ` +
+        `${runtime.header().versions.map((v) => `${v.name} ${v.version}`).join(', ')}: records compared by content, not bytes`,
+    );
+  }
+
+  const end = recorded.end;
+  const shutdownRecorded = end !== null && end.reason === 'shutdown';
+  const regularTicks = shutdownRecorded ? end.ticks : recorded.ticks.length;
+  const every = options.progressEvery ?? 1000;
+  for (let i = 0; i < regularTicks; i++) {
+    const record = recorded.ticks[i];
+    if (record === undefined) break;
+    for (const input of record.injected) runtime.injectRecorded(input.topic, input.payload, input.priority);
+    runtime.step();
+    if (divergence !== null && pendingDetail === null) break;
+    if (options.onProgress !== undefined && runtime.tick % every === 0) options.onProgress(runtime.tick, regularTicks);
+  }
+  if (divergence === null && shutdownRecorded) runtime.close();
+  const found = divergence as Divergence | null;
+  if (found !== null) {
+    if (found.message === null && config.level === 'digest') {
+      notes.push('the log was recorded at level digest: record with --level full to name the message');
+    }
+    throw new ReplayDivergenceError({
+      ...found,
+      detail: found.detail + (found.message !== null && !found.detail.includes(found.message) ? `; first differing message: ${found.message}` : ''),
+    });
+  }
+  if (bytesDiffer) {
+    throw new ReplayDivergenceError({
+      tick: -1,
+      actor: null,
+      message: null,
+      detail: 'every record matched by content but not by bytes: the log encoder changed; re-record with this version',
+    });
+  }
+  return {
+    ticks: regularTicks,
+    records: index,
+    bitExact: sameHeader,
+    chainHex: runtime.chainHex,
+    tornTail: recorded.tornTail,
+    notes,
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * The runtime facade: wires the kernel, the actor kinds and the replay log together.
+ * This file and the package entry are the only places that import across layers.
+ */
+import { pino, type Logger } from 'pino';
+import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
+import { jsonEncode } from './codec.ts';
+import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { Kernel, type ActorView, type KernelCounters } from './kernel.ts';
+import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
+import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
+import { Random } from './prng.ts';
+import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
+import { lockstepVersion } from './version.ts';
+
+export interface RuntimeOptions extends Partial<RuntimeConfig> {
+  /**
+   * Where the replay log goes: a file path, a sink, or nothing for an in-memory log
+   * (`runtime.logBytes()` returns it).
+   */
+  log?: string | LogSink;
+  /** Structured logger; silent by default. */
+  logger?: Logger;
+  /**
+   * Whether the system's embedded `inputs` generator runs. Replay turns it off and feeds
+   * the logged inputs instead.
+   */
+  embeddedInputs?: boolean;
+  /** Called with every record right after it is logged (replay compares them). */
+  onRecord?: (record: TickRecord, body: Uint8Array) => void;
+}
+
+export interface InjectOptions {
+  /** 0..255, higher first. Defaults to 0. */
+  priority?: number;
+}
+
+export interface RuntimeSnapshot {
+  system: string;
+  tick: number;
+  seed: number;
+  level: RuntimeConfig['level'];
+  actors: (ActorView & { lastCrash: { tick: number; message: string } | null })[];
+  counters: KernelCounters & { actors: number; topics: number };
+  closed: boolean;
+}
+
+export interface RunSummary {
+  ticks: number;
+  counters: KernelCounters;
+  chainHex: string;
+}
+
+/** The spawn options after defaults. */
+interface ResolvedSpawn<Args> {
+  name: string;
+  args: Args;
+  priority: number;
+  mailboxCapacity: number | undefined;
+}
+
+export class Runtime {
+  readonly config: RuntimeConfig;
+  readonly system: SystemDefinition;
+  readonly logger: Logger;
+  private readonly kernel: Kernel;
+  private readonly writer: LogWriter;
+  private readonly memorySink: MemorySink | null;
+  private readonly jsActors = new Map<string, JsActor<unknown, unknown>>();
+  private readonly kindCounts = new Map<string, number>();
+  private readonly inputRandom: Random;
+  private readonly embeddedInputs: boolean;
+  private readonly onRecord: RuntimeOptions['onRecord'];
+  private closed = false;
+  private finalChain = '';
+
+  /**
+   * Builds the system (its `setup` runs now) and writes the log header.
+   * Throws ConfigError for a bad config or system definition.
+   */
+  constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
+    const { log, logger, embeddedInputs, onRecord, ...overrides } = options;
+    this.system = system;
+    this.config = resolveConfig(system.config, overrides);
+    this.logger = logger ?? pino({ level: 'silent' });
+    this.embeddedInputs = embeddedInputs ?? true;
+    this.onRecord = onRecord;
+    this.inputRandom = new Random(this.config.seed, 0, 0);
+    this.kernel = new Kernel({
+      tickTasksMax: this.config.tickTasksMax,
+      mailboxCapacity: this.config.mailboxCapacity,
+      payloadBytesMax: this.config.payloadBytesMax,
+      level: this.config.level,
+    });
+    if (log === undefined) {
+      this.memorySink = new MemorySink();
+      this.writer = new LogWriter(this.memorySink);
+    } else {
+      this.memorySink = null;
+      this.writer = new LogWriter(typeof log === 'string' ? new FileSink(log) : log);
+    }
+    this.writer.writeHeader(this.header());
+
+    for (const topic of system.topics ?? []) this.kernel.declareTopic(topic);
+    const builder: SystemBuilder = {
+      seed: this.config.seed,
+      spawn: (definition, spawnOptions) => this.spawn(definition, spawnOptions),
+      declareTopic: (name) => this.kernel.declareTopic(name),
+    };
+    system.setup(builder);
+  }
+
+  /** The log header this runtime writes: everything a replay needs to start the same run. */
+  header(): LogHeader {
+    return {
+      formatVersion: LOG_FORMAT_VERSION,
+      systemName: this.system.name,
+      seed: this.config.seed,
+      level: this.config.level,
+      configJson: canonicalConfigJson(this.config),
+      versions: [{ name: 'lockstep', version: lockstepVersion }],
+    };
+  }
+
+  get tick(): number {
+    return this.kernel.tick;
+  }
+
+  /**
+   * Adds an actor. It takes mail at once and runs init at the next tick boundary.
+   * Returns its id. Throws ConfigError for a duplicate name or a bad option.
+   */
+  spawn<State, Args>(definition: ActorDefinition<State, Args>, options: SpawnOptions<Args> = {}): number {
+    this.assertOpen('spawn');
+    if (definition === null || typeof definition !== 'object' || definition.kind !== 'js') {
+      throw new ConfigError('spawn takes an actor definition made with defineActor(...)');
+    }
+    const resolved = this.resolveSpawn(definition, options);
+    const actor = new JsActor(definition, this.kernel, {
+      name: resolved.name,
+      args: resolved.args,
+      priority: resolved.priority,
+      seed: this.config.seed,
+      logger: this.logger,
+    });
+    const id = this.kernel.admit(actor, actor.subscriptions(), resolved.mailboxCapacity);
+    actor.admitted(id);
+    this.jsActors.set(resolved.name, actor as JsActor<unknown, unknown>);
+    return id;
+  }
+
+  private resolveSpawn<State, Args>(definition: ActorDefinition<State, Args>, options: SpawnOptions<Args>): ResolvedSpawn<Args> {
+    const count = (this.kindCounts.get(definition.name) ?? 0) + 1;
+    this.kindCounts.set(definition.name, count);
+    const name = options.name ?? `${definition.name}-${count}`;
+    if (typeof name !== 'string' || name.length === 0) throw new ConfigError('spawn: `name` must be a non-empty string');
+    return {
+      name,
+      args: options.args as Args,
+      priority: options.priority ?? 0,
+      mailboxCapacity: options.mailboxCapacity,
+    };
+  }
+
+  /** The id of a declared topic; throws UnknownTopicError with what to do. */
+  topic(name: string): number {
+    return this.kernel.topicId(name);
+  }
+
+  topicName(id: number): string {
+    return this.kernel.topicName(id);
+  }
+
+  actorName(id: number): string {
+    return this.kernel.actorName(id);
+  }
+
+  actorId(name: string): number {
+    return this.kernel.actorId(name);
+  }
+
+  /**
+   * Queues an external input; it enters at the next tick boundary and is logged there.
+   * Throws MailboxFullError when a subscriber is full (nothing enqueued: retry after a tick),
+   * UnknownTopicError, PayloadTooLargeError.
+   */
+  inject(topic: string | number, payload: Uint8Array, options: InjectOptions = {}): void {
+    this.assertOpen('inject');
+    if (!(payload instanceof Uint8Array)) {
+      throw new ConfigError('inject takes a Uint8Array payload; use injectJson for values');
+    }
+    const topicId = typeof topic === 'number' ? topic : this.kernel.topicId(topic);
+    this.kernel.inject(topicId, payload, options.priority ?? 0);
+  }
+
+  /** Injects a JSON value (values JSON would mangle are refused with PayloadEncodingError). */
+  injectJson(topic: string | number, value: unknown, options: InjectOptions = {}): void {
+    this.inject(topic, jsonEncode(value), options);
+  }
+
+  /** Runs one tick and logs it; returns its record. */
+  step(): TickRecord {
+    this.assertOpen('step');
+    if (this.embeddedInputs && this.system.inputs !== undefined) {
+      const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
+      for (const input of inputs) this.inject(input.topic, input.payload, { priority: input.priority ?? 0 });
+    }
+    const record = this.kernel.runTick();
+    const body = this.writer.appendTick(record);
+    this.onRecord?.(record, body);
+    return record;
+  }
+
+  /** Runs `ticks` ticks. `onProgress` is called every `progressEvery` ticks (for CLIs). */
+  run(ticks: number, options: { onProgress?: (tick: number) => void; progressEvery?: number } = {}): RunSummary {
+    if (!(Number.isInteger(ticks) && ticks >= 0)) throw new ConfigError(`ticks must be an integer >= 0, got ${ticks}`);
+    const every = options.progressEvery ?? 1000;
+    for (let i = 0; i < ticks; i++) {
+      this.step();
+      if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
+    }
+    return { ticks: this.kernel.tick, counters: { ...this.kernel.counters }, chainHex: this.writer.chainHex };
+  }
+
+  /** Suspends an actor: it keeps taking mail but is not scheduled. */
+  suspend(name: string): void {
+    this.jsActor(name).suspend();
+  }
+
+  /** Resumes a suspended actor. */
+  resume(name: string): void {
+    this.jsActor(name).resume();
+  }
+
+  /** Stops an actor: its stop hook runs, its queued mail is dropped (and logged as such). */
+  stopActor(name: string): void {
+    this.kernel.stopActor(this.kernel.actorId(name), 'stopped by request');
+  }
+
+  /** The current state value of a JS actor (for tests and inspection). */
+  actorState<State = unknown>(name: string): State | undefined {
+    return this.jsActor(name).currentState as State | undefined;
+  }
+
+  private jsActor(name: string): JsActor<unknown, unknown> {
+    const actor = this.jsActors.get(name);
+    if (actor === undefined) throw new ConfigError(`no actor named '${name}'`);
+    return actor;
+  }
+
+  /** A cheap, pull-based view of the runtime. */
+  snapshot(): RuntimeSnapshot {
+    const actors = this.kernel.actorViews().map((view) => {
+      const crash = this.jsActors.get(view.name)?.lastCrash ?? null;
+      return { ...view, lastCrash: crash === null ? null : { tick: crash.tick, message: crash.message } };
+    });
+    return {
+      system: this.system.name,
+      tick: this.kernel.tick,
+      seed: this.config.seed,
+      level: this.config.level,
+      actors,
+      counters: { ...this.kernel.counters, actors: this.kernel.actorCount(), topics: this.kernel.topicList().length },
+      closed: this.closed,
+    };
+  }
+
+  /**
+   * Ends the run: stops actors in reverse start order, logs a final record and the end
+   * marker, and flushes the log. Returns the final hash chain (the run's digest).
+   */
+  close(): string {
+    if (this.closed) return this.finalChain;
+    const ticks = this.kernel.tick;
+    const record = this.kernel.shutdown();
+    const body = this.writer.appendTick(record);
+    this.onRecord?.(record, body);
+    this.writer.close({ ticks, reason: 'shutdown' });
+    this.closed = true;
+    this.finalChain = this.writer.chainHex;
+    return this.finalChain;
+  }
+
+  /** The bytes of an in-memory log (when no `log` option was given). */
+  logBytes(): Uint8Array {
+    if (this.memorySink === null) throw new ConfigError('logBytes() is only for in-memory logs; this runtime logs to a file or sink');
+    return this.memorySink.bytes();
+  }
+
+  get chainHex(): string {
+    return this.writer.chainHex;
+  }
+
+  /** Replay's way in: an input exactly as logged (topic id, priority, payload). */
+  injectRecorded(topic: number, payload: Uint8Array, priority: number): void {
+    this.kernel.inject(topic, payload, priority);
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new ConfigError(`${what}: the runtime is closed; create a new one`);
+  }
+}
+
+/** Creates a runtime for `system`. See `RuntimeOptions`. */
+export function createRuntime(system: SystemDefinition, options: RuntimeOptions = {}): Runtime {
+  return new Runtime(system, options);
+}

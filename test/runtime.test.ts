@@ -1,0 +1,376 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ActorContractError,
+  MailboxFullError,
+  PayloadEncodingError,
+  PayloadTooLargeError,
+  UnknownTopicError,
+  createRuntime,
+  defineActor,
+  defineSystem,
+  readLog,
+  type Message,
+  type SystemDefinition,
+} from 'lockstep';
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+/** An actor that records what it receives as `topic:sender:seq:payload[0]`. */
+const recorder = defineActor({
+  name: 'recorder',
+  subscribe: (args: { topics: string[] }) => args.topics,
+  init: () => [] as string[],
+  receive: (seen, message: Message, ctx) => {
+    seen.push(`${message.topicName}:${ctx.tick}:${message.sender}:${message.seq}:${message.priority}:${message.payload[0] ?? '-'}`);
+    return seen;
+  },
+});
+
+function system(setup: SystemDefinition['setup'], extra: Partial<SystemDefinition> = {}): SystemDefinition {
+  return defineSystem({ name: 'test', setup, ...extra });
+}
+
+describe('ticks and canonical order', () => {
+  it('delivers what tick t published in tick t+1, ordered by (priority desc, topic, sender, seq)', () => {
+    // Two senders with different actor priorities publish to two topics with mixed message
+    // priorities, in an order unlike the canonical one.
+    const sender = defineActor({
+      name: 'sender',
+      init: () => 0,
+      receive: () => undefined,
+      step: (n, ctx) => {
+        if (ctx.tick !== 1) return n;
+        ctx.publish('b', bytes(ctx.self * 10 + 1), { priority: 5 });
+        ctx.publish('a', bytes(ctx.self * 10 + 2), { priority: 9 });
+        ctx.publish('a', bytes(ctx.self * 10 + 3), { priority: 5 });
+        ctx.publish('a', bytes(ctx.self * 10 + 4), { priority: 5 });
+        return n + 1;
+      },
+    });
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(recorder, { name: 'rec', args: { topics: ['a', 'b'] } });
+        s.spawn(sender, { name: 's-low', priority: 1 }); // id 2, runs second
+        s.spawn(sender, { name: 's-high', priority: 7 }); // id 3, runs first
+      }),
+    );
+    runtime.run(3);
+    expect(runtime.topic('a')).toBeLessThan(runtime.topic('b'));
+    expect(runtime.actorState<string[]>('rec')).toEqual([
+      // Priority 9 first; then priority 5 on topic a (sender 2 before 3, each in seq order); then topic b.
+      'a:2:2:2:9:22',
+      'a:2:3:2:9:32',
+      'a:2:2:3:5:23',
+      'a:2:2:4:5:24',
+      'a:2:3:3:5:33',
+      'a:2:3:4:5:34',
+      'b:2:2:1:5:21',
+      'b:2:3:1:5:31',
+    ]);
+  });
+
+  it('takes injected inputs in at the next tick boundary and logs them there', () => {
+    const runtime = createRuntime(system((s) => s.spawn(recorder, { name: 'rec', args: { topics: ['in'] } })));
+    runtime.step();
+    runtime.inject('in', bytes(7), { priority: 3 });
+    runtime.inject('in', bytes(8));
+    const record = runtime.step();
+    expect(record.injected.map((i) => [i.seq, i.priority, i.payload[0]])).toEqual([
+      [1, 3, 7],
+      [2, 0, 8],
+    ]);
+    expect(runtime.actorState<string[]>('rec')).toEqual(['in:2:0:1:3:7', 'in:2:0:2:0:8']);
+  });
+
+  it('runs runnable actors by (priority desc, actor id), at most tickTasksMax per tick', () => {
+    const order: string[] = [];
+    const stepper = defineActor({
+      name: 'stepper',
+      init: () => 0,
+      receive: () => undefined,
+      step: (n, ctx) => {
+        order.push(`${ctx.tick}:${ctx.name}`);
+        return n + 1;
+      },
+    });
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(stepper, { name: 'p0-a', priority: 0 });
+        s.spawn(stepper, { name: 'p5', priority: 5 });
+        s.spawn(stepper, { name: 'p0-b', priority: 0 });
+      }),
+      { tickTasksMax: 2 },
+    );
+    runtime.run(1);
+    expect(order).toEqual(['1:p5', '1:p0-a']);
+  });
+});
+
+describe('bounded mailboxes and backpressure', () => {
+  const flooder = defineActor({
+    name: 'flooder',
+    init: () => ({ sent: 0, refusals: [] as string[] }),
+    receive: () => undefined,
+    step: (state, ctx) => {
+      for (;;) {
+        const result = ctx.send('slow', bytes(state.sent & 0xff));
+        if (!result.ok) {
+          state.refusals.push(`${ctx.tick}:${result.actor}:${result.capacity}`);
+          return state;
+        }
+        state.sent++;
+      }
+    },
+  });
+  const slow = defineActor({
+    name: 'slow',
+    init: () => 0,
+    receive: (n) => n + 1,
+  });
+
+  it('refuses a publish to a full mailbox, tells the sender, and does not schedule it until there is room', () => {
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(slow, { name: 'slow', mailboxCapacity: 4 });
+        s.spawn(flooder, { name: 'flooder' });
+      }),
+    );
+    const first = runtime.step();
+    // Tick 1: four accepted (reserved for tick 2), the fifth refused.
+    expect(runtime.actorState<{ sent: number; refusals: string[] }>('flooder')).toEqual({ sent: 4, refusals: ['1:slow:4'] });
+    expect(first.drops).toEqual([{ actor: 1, topic: runtime.topic('actor/1'), sender: 2, seq: 0, reason: 'refused: mailbox full, sender told' }]);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'flooder')?.blockedOn).toBe('slow');
+    // Tick 2: the four are delivered and consumed by slow (priority/id order: slow runs first),
+    // which frees room, so flooder runs again in the same tick.
+    runtime.step();
+    expect(runtime.actorState<number>('slow')).toBe(4);
+    expect(runtime.actorState<{ sent: number }>('flooder').sent).toBe(8);
+    runtime.run(10);
+    const snapshot = runtime.snapshot();
+    const slowView = snapshot.actors.find((a) => a.name === 'slow')!;
+    expect(slowView.mailboxDepth).toBeLessThanOrEqual(4);
+    // Everything accepted was delivered: no message lost.
+    expect(runtime.actorState<number>('slow') + slowView.mailboxDepth).toBeGreaterThanOrEqual(runtime.actorState<{ sent: number }>('flooder').sent - 4);
+    expect(snapshot.counters.refused).toBe(12);
+  });
+
+  it('holds a blocked sender back while the full mailbox is not drained', () => {
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(slow, { name: 'slow', mailboxCapacity: 2 });
+        s.spawn(flooder, { name: 'flooder' });
+      }),
+    );
+    runtime.step();
+    runtime.suspend('slow');
+    runtime.run(5);
+    const flooderState = runtime.actorState<{ sent: number; refusals: string[] }>('flooder');
+    // Refused at tick 1; slow is suspended so its mailbox never drains: flooder never runs again.
+    expect(flooderState.refusals).toEqual(['1:slow:2']);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'slow')?.mailboxDepth).toBe(2);
+    runtime.resume('slow');
+    runtime.run(2);
+    expect(runtime.actorState<{ sent: number }>('flooder').sent).toBeGreaterThan(2);
+  });
+
+  it('refuses an injection into a full mailbox with MailboxFullError and enqueues nothing', () => {
+    const runtime = createRuntime(system((s) => s.spawn(slow, { name: 'slow', mailboxCapacity: 2 })));
+    runtime.inject('actor/1', bytes(1));
+    runtime.inject('actor/1', bytes(2));
+    expect(() => runtime.inject('actor/1', bytes(3))).toThrow(MailboxFullError);
+    expect(() => runtime.inject('actor/1', bytes(3))).toThrow(/mailbox of actor 'slow' is full \(2 messages\).*Retry after the next tick/);
+    const record = runtime.step();
+    expect(record.injected).toHaveLength(2);
+    expect(runtime.actorState<number>('slow')).toBe(2);
+  });
+});
+
+describe('crashes and lifecycle', () => {
+  it('crashes an actor that throws, records the error and its tick, drops its mail with a reason, and keeps running', () => {
+    const fragile = defineActor({
+      name: 'fragile',
+      subscribe: ['work'],
+      init: () => 0,
+      receive: (n, message) => {
+        if (message.payload[0] === 13) throw new Error('unlucky payload');
+        return n + 1;
+      },
+    });
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(fragile, { name: 'fragile' });
+        s.spawn(recorder, { name: 'rec', args: { topics: ['work'] } });
+      }),
+    );
+    runtime.step();
+    for (const value of [1, 13, 2]) runtime.inject('work', bytes(value));
+    const record = runtime.step();
+    expect(record.lifecycle).toEqual([
+      { actor: 1, from: 'running', to: 'crashed', detail: "receiving work #2 from (external): Error: unlucky payload" },
+    ]);
+    expect(record.drops.map((d) => [d.actor, d.seq, d.reason])).toEqual([[1, 3, 'recipient crashed before processing it']]);
+    const view = runtime.snapshot().actors.find((a) => a.name === 'fragile')!;
+    expect(view.lifecycle).toBe('crashed');
+    expect(view.lastCrash).toEqual({ tick: 2, message: 'receiving work #2 from (external): Error: unlucky payload' });
+    // Later messages to the crashed actor are dropped with a logged reason; the others go on.
+    runtime.inject('work', bytes(4));
+    const later = runtime.step();
+    expect(later.drops.map((d) => d.reason)).toEqual(['recipient crashed']);
+    expect(runtime.actorState<string[]>('rec')).toHaveLength(4);
+  });
+
+  it('writes every lifecycle transition to the log', () => {
+    const quiet = defineActor({ name: 'quiet', init: () => 0, receive: () => undefined });
+    const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q' })));
+    runtime.run(2);
+    runtime.suspend('q');
+    runtime.resume('q');
+    runtime.step();
+    runtime.close();
+    const log = readLog(runtime.logBytes());
+    const transitions = log.ticks.flatMap((t) => t.lifecycle.map((e) => `${t.tick}:${e.from}>${e.to}`));
+    expect(transitions).toEqual([
+      '1:none>created',
+      '1:created>initializing',
+      '1:initializing>running',
+      '3:running>suspended',
+      '3:suspended>running',
+      '4:running>stopping',
+      '4:stopping>stopped',
+    ]);
+    expect(log.end).toEqual({ ticks: 3, reason: 'shutdown' });
+  });
+
+  it('crashes an actor whose receive returns a Promise, saying what to do instead', () => {
+    const asyncActor = defineActor({
+      name: 'async',
+      subscribe: ['work'],
+      init: () => 0,
+      receive: async (n: number) => n + 1,
+    } as never);
+    const runtime = createRuntime(system((s) => s.spawn(asyncActor, { name: 'a' })));
+    runtime.step();
+    runtime.inject('work', bytes(1));
+    runtime.step();
+    const crash = runtime.snapshot().actors[0]!.lastCrash!;
+    expect(crash.message).toMatch(/receive returned a Promise; receive must be synchronous.*runtime\.inject/);
+  });
+
+  it('crashes an actor whose init throws; the rest of the system starts', () => {
+    const broken = defineActor({
+      name: 'broken',
+      init: () => {
+        throw new TypeError('no config');
+      },
+      receive: () => undefined,
+    });
+    const runtime = createRuntime(
+      system((s) => {
+        s.spawn(broken, { name: 'broken' });
+        s.spawn(recorder, { name: 'rec', args: { topics: [] } });
+      }),
+    );
+    const record = runtime.step();
+    expect(record.lifecycle.filter((e) => e.to === 'crashed')).toEqual([
+      { actor: 1, from: 'initializing', to: 'crashed', detail: 'in init: TypeError: no config' },
+    ]);
+    expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['crashed', 'running']);
+  });
+});
+
+describe('bad input', () => {
+  const publisher = (publish: (ctx: Parameters<NonNullable<Parameters<typeof defineActor>[0]['step']>>[1]) => void) =>
+    defineActor({
+      name: 'publisher',
+      init: () => 0,
+      receive: () => undefined,
+      step: (n, ctx) => {
+        publish(ctx);
+        return n;
+      },
+    });
+
+  function crashOf(publish: Parameters<typeof publisher>[0], config = {}): string {
+    const runtime = createRuntime(system((s) => s.spawn(publisher(publish), { name: 'p' }), { topics: ['known'] }), config);
+    runtime.step();
+    return runtime.snapshot().actors[0]!.lastCrash?.message ?? 'no crash';
+  }
+
+  it('names an unknown topic and says how to declare it', () => {
+    expect(crashOf((ctx) => ctx.publish('nope', bytes(1)))).toMatch(
+      /UnknownTopicError: unknown topic 'nope': no actor subscribes to it and the system does not declare it; add it to the system's `topics`/,
+    );
+    const runtime = createRuntime(system(() => {}));
+    expect(() => runtime.inject('nope', bytes(1))).toThrow(UnknownTopicError);
+  });
+
+  it('refuses a payload over the size limit with the limit and what to do', () => {
+    expect(crashOf((ctx) => ctx.publish('known', new Uint8Array(100)), { payloadBytesMax: 64 })).toMatch(
+      /PayloadTooLargeError: actor 'p' publishing to 'known': payload of 100 bytes exceeds payloadBytesMax \(64 bytes\)/,
+    );
+    const runtime = createRuntime(system(() => {}, { topics: ['known'] }), { payloadBytesMax: 8 });
+    expect(() => runtime.inject('known', new Uint8Array(9))).toThrow(PayloadTooLargeError);
+  });
+
+  it('refuses values JSON would mangle, naming the path', () => {
+    expect(crashOf((ctx) => ctx.publishJson('known', { price: Number.NaN }))).toMatch(/PayloadEncodingError: .*price.*NaN/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const runtime = createRuntime(system(() => {}, { topics: ['known'] }));
+    expect(() => runtime.injectJson('known', cyclic)).toThrow(PayloadEncodingError);
+    expect(() => runtime.injectJson('known', { at: 1n })).toThrow(PayloadEncodingError);
+  });
+
+  it('refuses publish outside an activation (a timer in an actor) with what to do', () => {
+    let saved: Parameters<Parameters<typeof publisher>[0]>[0] | null = null;
+    const runtime = createRuntime(
+      system(
+        (s) =>
+          s.spawn(
+            publisher((ctx) => {
+              saved = ctx;
+            }),
+            { name: 'p' },
+          ),
+        { topics: ['known'] },
+      ),
+    );
+    runtime.step();
+    expect(() => saved!.publish('known', bytes(1))).toThrow(ActorContractError);
+    expect(() => saved!.publish('known', bytes(1))).toThrow(/outside an actor activation.*runtime\.inject/);
+  });
+
+  it('rejects invalid definitions before anything runs', () => {
+    expect(() => defineActor({ name: '', init: () => 0, receive: () => 0 })).toThrow(/non-empty string/);
+    expect(() => defineActor({ name: 'x', init: () => 0 } as never)).toThrow(/`receive` must be a function/);
+    const quiet = defineActor({ name: 'quiet', init: () => 0, receive: () => undefined });
+    expect(() =>
+      createRuntime(
+        system((s) => {
+          s.spawn(quiet, { name: 'twin' });
+          s.spawn(quiet, { name: 'twin' });
+        }),
+      ),
+    ).toThrow(/an actor named 'twin' already exists/);
+    expect(() => createRuntime(system(() => {}), { seed: -1 })).toThrow(/seed must be an integer/);
+    expect(() => createRuntime(system(() => {}), { bogus: 1 } as never)).toThrow(/unknown runtime config field 'bogus'/);
+  });
+});
+
+describe('snapshot', () => {
+  it('shows actors, lifecycle states, mailbox depths and counters', () => {
+    const quiet = defineActor({ name: 'quiet', subscribe: ['t'], init: () => 0, receive: (n) => n + 1 });
+    const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q', priority: 3 })));
+    runtime.inject('t', bytes(1));
+    runtime.step();
+    runtime.suspend('q');
+    runtime.inject('t', bytes(2));
+    runtime.step();
+    const snapshot = runtime.snapshot();
+    expect(snapshot.tick).toBe(2);
+    expect(snapshot.actors).toEqual([
+      expect.objectContaining({ name: 'q', priority: 3, lifecycle: 'suspended', mailboxDepth: 1, received: 1, sent: 0 }),
+    ]);
+    expect(snapshot.counters).toMatchObject({ delivered: 2, injected: 2, dropped: 0, actors: 1 });
+  });
+});
