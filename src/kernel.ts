@@ -554,7 +554,8 @@ export class Kernel {
   /**
    * Ends the run: stops every actor in reverse order of admission (their stop hooks run),
    * then drops whatever is still queued or undelivered, each with a reason. Returns the
-   * final record, numbered as the tick after the last one.
+   * final record, numbered as the tick after the last one; at the full level its
+   * `envelopes` are the ones dropped undelivered.
    */
   shutdown(): TickRecord {
     const tick = ++this.tickNow;
@@ -563,17 +564,23 @@ export class Kernel {
       const slot = this.slots[id]!;
       if (slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');
     }
+    // At the full level the record lists what was dropped undelivered, so replay can name
+    // a message that diverged in the last tick.
+    const undelivered: EnvelopeRecord[] | null = this.config.level === 'full' ? [] : null;
     const buckets = this.touchedBuckets;
     this.touchedBuckets = [];
     buckets.sort((a, b) => a.key - b.key);
     for (const bucket of buckets) {
       if (bucket.outOfOrder) bucket.envelopes.sort((a, b) => a.sender - b.sender);
-      for (const envelope of bucket.envelopes) this.drop(0, envelope, 'undelivered at shutdown');
+      for (const envelope of bucket.envelopes) {
+        this.drop(0, envelope, 'undelivered at shutdown');
+        undelivered?.push(envelope);
+      }
       bucket.envelopes.length = 0;
       bucket.outOfOrder = false;
       bucket.lastSender = -1;
     }
-    return this.closeRecord(tick, 0, digestSeedHi, digestSeedLo, this.config.level === 'full' ? [] : null);
+    return this.closeRecord(tick, 0, digestSeedHi, digestSeedLo, undelivered);
   }
 
   private fanOut(envelope: Envelope): void {

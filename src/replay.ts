@@ -104,7 +104,8 @@ export function replay(log: string | Uint8Array, system: SystemDefinition, optio
     if (divergence !== null && pendingDetail === null) break;
     if (options.onProgress !== undefined && runtime.tick % every === 0) options.onProgress(runtime.tick, regularTicks);
   }
-  if (divergence === null && shutdownRecorded) runtime.close();
+  // The shutdown record also names a message that diverged in the last regular tick.
+  if (shutdownRecorded && (divergence === null || pendingDetail !== null)) runtime.close();
   const found = divergence as Divergence | null;
   if (found !== null) {
     if (found.message === null && config.level === 'digest') {

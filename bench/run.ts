@@ -1,0 +1,157 @@
+/**
+ * `npm run bench`: lockstep against its targets and its peers, all in one run on one
+ * machine. `npm run bench -- --json` prints one JSON object instead of the table.
+ *
+ * What each number is:
+ * - routed_msgs_per_s: a ring of 64 JS actors with 16 tokens each; every actor forwards
+ *   each 16-byte token it receives to the next actor's inbox. Counted: deliveries to actors
+ *   per second of wall time, including the canonical sort, the mailboxes, the digests and
+ *   the replay log (level digest, written to a file).
+ * - tick_overhead_us_per_50_agents_p50/p99: wall time of one tick of 50 actors that each
+ *   receive one message and send one (a ring with one token each), log included.
+ * - xstate_send_per_s: the same ring pattern with xstate v5 actors sending to each other.
+ * - postmessage_per_s: a worker posting a 64-byte Uint8Array per message, one way.
+ * - sab_ring_per_s: lockstep's SharedArrayBuffer ring, 64-byte records, batched, one way.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createRuntime, defineActor, defineSystem, type LogLevel } from '../src/index.ts';
+import { benchPostMessage, benchSabRing } from './ring.ts';
+import { benchXstate } from './xstate-peer.ts';
+
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const scratch = mkdtempSync(join(tmpdir(), 'lockstep-bench-'));
+
+function progress(text: string): void {
+  if (!json) process.stderr.write(`  ${text}\n`);
+}
+
+/** A ring of `actors` actors; each forwards every token it receives to the next one. */
+function ringSystem(actors: number, tokensPerActor: number, payloadBytes: number) {
+  const forwarder = defineActor({
+    name: 'forwarder',
+    init: (ctx, args: { next: number }) => {
+      for (let i = 0; i < tokensPerActor; i++) ctx.send(args.next, new Uint8Array(payloadBytes).fill(i & 0xff));
+      return args.next;
+    },
+    receive: (next, message, ctx) => {
+      ctx.send(next, message.payload);
+      return next;
+    },
+  });
+  return defineSystem({
+    name: `ring-${actors}x${tokensPerActor}`,
+    setup(system) {
+      // Actor ids are 1..actors in spawn order, so the next of id i is i % actors + 1.
+      for (let i = 1; i <= actors; i++) system.spawn(forwarder, { name: `f${i}`, args: { next: (i % actors) + 1 } });
+    },
+  });
+}
+
+function benchRouted(options: { actors: number; tokensPerActor: number; deliveries: number; level: LogLevel }): {
+  msgsPerS: number;
+  deliveries: number;
+  ticks: number;
+} {
+  const system = ringSystem(options.actors, options.tokensPerActor, 16);
+  const logPath = join(scratch, `routed-${options.level}.log`);
+  const runtime = createRuntime(system, { seed: 1, log: logPath, level: options.level, mailboxCapacity: options.tokensPerActor * 2 });
+  runtime.step(); // init: tokens are published, none delivered yet
+  const perTick = options.actors * options.tokensPerActor;
+  const ticks = Math.ceil(options.deliveries / perTick);
+  const started = performance.now();
+  for (let i = 0; i < ticks; i++) runtime.step();
+  const elapsed = performance.now() - started;
+  const delivered = runtime.snapshot().counters.delivered;
+  runtime.close();
+  return { msgsPerS: delivered / (elapsed / 1000), deliveries: delivered, ticks };
+}
+
+function benchTickOverhead(options: { agents: number; ticks: number }): { p50: number; p99: number } {
+  const system = ringSystem(options.agents, 1, 16);
+  const runtime = createRuntime(system, { seed: 1, log: join(scratch, 'tick.log'), level: 'digest' });
+  runtime.run(100); // warm-up: let V8 optimise the paths a long run takes
+  const samples = new Float64Array(options.ticks);
+  for (let i = 0; i < options.ticks; i++) {
+    const started = performance.now();
+    runtime.step();
+    samples[i] = (performance.now() - started) * 1000;
+  }
+  runtime.close();
+  samples.sort();
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function median<T>(runs: T[], key: (run: T) => number): T {
+  return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const repeats = quick ? 1 : 3;
+  const deliveries = quick ? 500_000 : 2_000_000;
+  if (!json) process.stderr.write(`lockstep bench: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}\n`);
+
+  progress('routed messages (lockstep, level digest)…');
+  // The first run warms V8 up; the median of the rest is reported.
+  benchRouted({ actors: 64, tokensPerActor: 16, deliveries: 200_000, level: 'digest' });
+  const routedRuns = Array.from({ length: repeats }, () => benchRouted({ actors: 64, tokensPerActor: 16, deliveries, level: 'digest' }));
+  const routed = median(routedRuns, (r) => r.msgsPerS);
+  progress('routed messages (lockstep, level full)…');
+  const routedFull = benchRouted({ actors: 64, tokensPerActor: 16, deliveries: deliveries / 2, level: 'full' });
+
+  progress('tick overhead, 50 agents…');
+  const tick = benchTickOverhead({ agents: 50, ticks: quick ? 2_000 : 20_000 });
+
+  progress('xstate v5 actors, same ring…');
+  const xstateRuns: { msgsPerS: number }[] = [];
+  for (let i = 0; i < repeats; i++) xstateRuns.push(await benchXstate({ actors: 64, tokensPerActor: 16, deliveries: quick ? 100_000 : 400_000 }));
+  const xstate = median(xstateRuns, (r) => r.msgsPerS);
+
+  progress('worker postMessage, 64 B…');
+  const post = await benchPostMessage({ messages: quick ? 100_000 : 500_000, payloadBytes: 64 });
+  progress('SharedArrayBuffer ring, 64 B, batched…');
+  const ringRuns: { msgsPerS: number }[] = [];
+  for (let i = 0; i < repeats; i++) ringRuns.push(await benchSabRing({ records: quick ? 500_000 : 2_000_000, payloadBytes: 64 }));
+  const ring = median(ringRuns, (r) => r.msgsPerS);
+
+  const result = {
+    routed_msgs_per_s: Math.round(routed.msgsPerS),
+    routed_full_log_msgs_per_s: Math.round(routedFull.msgsPerS),
+    tick_overhead_us_per_50_agents_p50: Number(tick.p50.toFixed(1)),
+    tick_overhead_us_per_50_agents_p99: Number(tick.p99.toFixed(1)),
+    xstate_send_per_s: Math.round(xstate.msgsPerS),
+    postmessage_per_s: Math.round(post.msgsPerS),
+    sab_ring_per_s: Math.round(ring.msgsPerS),
+    cores: availableParallelism(),
+  };
+  rmSync(scratch, { recursive: true, force: true });
+  if (json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const rows: [string, string, string][] = [
+    ['routed msgs/s, JS actors (log: digest)', fmt(result.routed_msgs_per_s), `target ≥ 1,000,000 and ≥ 5× xstate (${(result.routed_msgs_per_s / result.xstate_send_per_s).toFixed(1)}×)`],
+    ['routed msgs/s, JS actors (log: full)', fmt(result.routed_full_log_msgs_per_s), 'every envelope logged'],
+    ['xstate v5 send/s, same ring', fmt(result.xstate_send_per_s), 'peer'],
+    ['tick overhead, 50 agents, p50 (µs)', String(result.tick_overhead_us_per_50_agents_p50), 'target ≤ 100 (design floor 10,000)'],
+    ['tick overhead, 50 agents, p99 (µs)', String(result.tick_overhead_us_per_50_agents_p99), ''],
+    ['SAB ring msgs/s, 64 B, batched', fmt(result.sab_ring_per_s), 'worker → main, one way'],
+    ['worker postMessage msgs/s, 64 B', fmt(result.postmessage_per_s), 'peer, one way'],
+  ];
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['metric', 'value', 'note'][c]!.length));
+  const line = (cells: string[]) => `| ${cells.map((cell, c) => (c === 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;
+  console.log(`lockstep bench — ${result.cores} cores, node ${process.version}, ${deliveries.toLocaleString('en-US')} deliveries per routed run`);
+  console.log(line(['metric', 'value', 'note']));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+function fmt(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+await main();
