@@ -156,7 +156,10 @@ class Slot {
 
 export interface KernelCounters {
   published: number;
+  /** Envelopes delivered (each counted once, however many subscribers it had). */
   delivered: number;
+  /** Envelopes put into mailboxes (an envelope counts once per subscriber). */
+  mailboxDeliveries: number;
   injected: number;
   refused: number;
   dropped: number;
@@ -198,7 +201,7 @@ export class Kernel {
   private pendingDrops: DropRecord[] = [];
   private readonly hashScratch = new Uint32Array(2);
 
-  readonly counters: KernelCounters = { published: 0, delivered: 0, injected: 0, refused: 0, dropped: 0 };
+  readonly counters: KernelCounters = { published: 0, delivered: 0, mailboxDeliveries: 0, injected: 0, refused: 0, dropped: 0 };
 
   constructor(readonly config: KernelConfig) {
     if (!(Number.isInteger(config.tickTasksMax) && config.tickTasksMax >= 1)) {
@@ -598,6 +601,7 @@ export class Kernel {
       }
       if (target.reserved > 0) target.reserved--;
       target.mailbox.push(envelope);
+      this.counters.mailboxDeliveries++;
     }
   }
 

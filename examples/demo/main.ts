@@ -27,11 +27,11 @@ const crashed = snapshot.actors.filter((a) => a.lastCrash !== null);
 const rows: [string, string][] = [
   ['system', `${system.name}: ${snapshot.counters.actors} actors, ${snapshot.counters.topics} topics, seed ${seed}`],
   ['ticks', String(summary.ticks)],
-  ['messages delivered', summary.counters.delivered.toLocaleString('en-US')],
+  ['messages delivered', `${summary.counters.delivered.toLocaleString('en-US')} (${summary.counters.mailboxDeliveries.toLocaleString('en-US')} into mailboxes)`],
   ['messages published', summary.counters.published.toLocaleString('en-US')],
   ['inputs injected', summary.counters.injected.toLocaleString('en-US')],
   ['dropped (logged)', `${summary.counters.dropped} (refused by backpressure: ${summary.counters.refused})`],
-  ['throughput', `${Math.round(summary.counters.delivered / (elapsedMs / 1000)).toLocaleString('en-US')} msgs/s over ${elapsedMs.toFixed(0)} ms (log level full, ${availableParallelism()} cores)`],
+  ['throughput', `${Math.round(summary.counters.mailboxDeliveries / (elapsedMs / 1000)).toLocaleString('en-US')} msgs/s into mailboxes over ${elapsedMs.toFixed(0)} ms (JSON payloads, log level full, ${availableParallelism()} cores)`],
   ['crashed actors', crashed.length === 0 ? 'none' : crashed.map((a) => `${a.name}: ${a.lastCrash?.message}`).join('; ')],
   ['log', logPath],
   ['final digest', finalDigest],

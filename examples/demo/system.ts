@@ -2,8 +2,9 @@
  * The default demo: a small market of 52 actors over five topics and four priority levels.
  *
  *   feed (embedded inputs) ──market/prices──▶ traders ×40, market makers ×6, analysts ×2
- *   traders, market makers ──orders──▶ exchange ──fills──▶ risk, auditor, traders
- *   risk ──actor/<trader> (direct)──▶ a trader over its limit: flatten
+ *   traders, market makers ──orders──▶ exchange ──fills──▶ risk, auditor
+ *   exchange ──actor/<trader> (direct)──▶ each party of a fill
+ *   risk ──actor/<trader> (direct, priority 250)──▶ a trader over its limit: flatten
  *   risk ──risk/alerts──▶ auditor
  *
  * Every decision comes from messages, ctx.tick and ctx.random, so a run is reproducible
@@ -53,7 +54,7 @@ interface Fill {
 
 const trader = defineActor({
   name: 'trader',
-  subscribe: ['market/prices', 'fills'],
+  subscribe: ['market/prices'],
   init: (ctx) => ({
     last: symbols.map(() => 0),
     position: symbols.map(() => 0),
@@ -64,12 +65,11 @@ const trader = defineActor({
     if (message.topicName === 'market/prices') {
       const { symbol, price } = decodePrice(message);
       state.last[symbol] = price;
-    } else if (message.topicName === 'fills') {
-      const fill = message.json<Fill>();
-      if (fill.trader === ctx.name) state.position[fill.symbol]! += fill.side === 'buy' ? fill.quantity : -fill.quantity;
     } else {
-      // Direct message from risk: flatten positions.
-      state.flatten = true;
+      // Direct messages: a fill of ours from the exchange, or risk telling us to flatten.
+      const direct = message.json<Fill | { flatten: true }>();
+      if ('flatten' in direct) state.flatten = true;
+      else state.position[direct.symbol]! += direct.side === 'buy' ? direct.quantity : -direct.quantity;
     }
     return state;
   },
@@ -139,8 +139,13 @@ const exchange = defineActor({
       best.quantity -= quantity;
       if (best.quantity === 0) opposite.shift();
       const price = best.limit;
-      ctx.publishJson('fills', { trader: order.trader, symbol: order.symbol, side: order.side, quantity, price } satisfies Fill);
-      ctx.publishJson('fills', { trader: best.trader, symbol: order.symbol, side: best.side, quantity, price } satisfies Fill);
+      for (const fill of [
+        { trader: order.trader, symbol: order.symbol, side: order.side, quantity, price },
+        { trader: best.trader, symbol: order.symbol, side: best.side, quantity, price },
+      ] satisfies Fill[]) {
+        ctx.publishJson('fills', fill);
+        if (fill.trader.startsWith('trader')) ctx.sendJson(fill.trader, fill);
+      }
       state.fills += 2;
     }
     if (remaining > 0) {
