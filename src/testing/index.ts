@@ -106,6 +106,18 @@ export function firstDivergence(a: Uint8Array, b: Uint8Array, names: Names): Div
   return { tick: 0, actor: null, message: null, detail: 'the logs differ in their header (seed, config or versions)' };
 }
 
+/**
+ * Waits (at most ~1 ms) until the wall clock moves on, so that an actor which reads the
+ * clock sees different times in the two runs, whatever their speed. The kit reads the clock
+ * on purpose here: to expose a clock dependency, never to decide anything.
+ */
+function waitForNextMillisecond(): void {
+  const start = Date.now();
+  while (Date.now() === start) {
+    // spin: a millisecond at most
+  }
+}
+
 export class DeterminismError extends LockstepError {
   constructor(
     readonly system: string,
@@ -155,6 +167,7 @@ export function assertDeterministic(system: SystemDefinition, options: Determini
   let last: { seed: number; inputs: ScheduledInput[]; divergence: Divergence } | null = null;
   const property = fc.property(seeds(), inputs, (seed, schedule) => {
     const first = runRecorded(system, { seed, inputs: schedule, ticks, level: options.level });
+    waitForNextMillisecond();
     const second = runRecorded(system, { seed, inputs: schedule, ticks, level: options.level });
     const divergence = firstDivergence(first.bytes, second.bytes, first.names);
     if (divergence !== null) {
