@@ -91,6 +91,12 @@ export const publishAccepted: PublishResult = Object.freeze({ ok: true });
 /** Sender id of external inputs. Actor ids start at 1. */
 export const externalSender = 0;
 
+/** True for the record `Kernel.shutdown` writes (it opens with the runtime's own stop). */
+export function isShutdownRecord(record: TickRecord): boolean {
+  const first = record.lifecycle[0];
+  return first !== undefined && first.actor === externalSender && first.to === 'stopping';
+}
+
 const priorityMax = 255;
 /** Bucket keys order (priority desc, topic asc); topic ids stay below 2^32, so keys below 2^40. */
 const topicIdSpan = 0x1_0000_0000;
@@ -563,6 +569,9 @@ export class Kernel {
   shutdown(): TickRecord {
     const tick = ++this.tickNow;
     this.inTick = true;
+    // The runtime's own transition (actor 0) marks this record as the shutdown record, so a
+    // reader knows it even when the end marker after it was torn off.
+    this.recordLifecycle(externalSender, 'running', 'stopping', 'shutdown');
     for (let id = this.slots.length - 1; id >= 1; id--) {
       const slot = this.slots[id]!;
       if (slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');

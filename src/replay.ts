@@ -12,6 +12,7 @@ import { compareRecords, firstEnvelopeDifference, type Divergence } from './dive
 import { ConfigError, ReplayDivergenceError } from './errors.ts';
 import { readLog } from './log/reader.ts';
 import type { TickRecord } from './log/types.ts';
+import { isShutdownRecord } from './kernel.ts';
 import { Runtime } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
 
@@ -92,9 +93,9 @@ export function replay(log: string | Uint8Array, system: SystemDefinition, optio
     );
   }
 
-  const end = recorded.end;
-  const shutdownRecorded = end !== null && end.reason === 'shutdown';
-  const regularTicks = shutdownRecorded ? end.ticks : recorded.ticks.length;
+  const last = recorded.ticks[recorded.ticks.length - 1];
+  const shutdownRecorded = last !== undefined && isShutdownRecord(last);
+  const regularTicks = recorded.ticks.length - (shutdownRecorded ? 1 : 0);
   const every = options.progressEvery ?? 1000;
   for (let i = 0; i < regularTicks; i++) {
     const record = recorded.ticks[i];

@@ -228,15 +228,16 @@ describe('crashes and lifecycle', () => {
     runtime.step();
     runtime.close();
     const log = readLog(runtime.logBytes());
-    const transitions = log.ticks.flatMap((t) => t.lifecycle.map((e) => `${t.tick}:${e.from}>${e.to}`));
+    const transitions = log.ticks.flatMap((t) => t.lifecycle.map((e) => `${t.tick}:${e.actor}:${e.from}>${e.to}`));
     expect(transitions).toEqual([
-      '1:none>created',
-      '1:created>initializing',
-      '1:initializing>running',
-      '3:running>suspended',
-      '3:suspended>running',
-      '4:running>stopping',
-      '4:stopping>stopped',
+      '1:1:none>created',
+      '1:1:created>initializing',
+      '1:1:initializing>running',
+      '3:1:running>suspended',
+      '3:1:suspended>running',
+      '4:0:running>stopping', // the runtime's own shutdown marker
+      '4:1:running>stopping',
+      '4:1:stopping>stopped',
     ]);
     expect(log.end).toEqual({ ticks: 3, reason: 'shutdown' });
   });

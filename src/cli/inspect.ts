@@ -21,6 +21,7 @@ export function inspectLog(log: ReadLogResult, path: string, eventsShown: number
     activations += tick.actorDigests.length / ACTOR_DIGEST_STRIDE;
     for (const drop of tick.drops) dropReasons.set(drop.reason, (dropReasons.get(drop.reason) ?? 0) + 1);
     for (const event of tick.lifecycle) {
+      if (event.actor === 0) continue; // the runtime's own shutdown marker
       if (event.to === 'created') actors.set(event.actor, event.detail);
       const key = `${event.from} → ${event.to}`;
       transitions.set(key, (transitions.get(key) ?? 0) + 1);

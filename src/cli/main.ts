@@ -65,7 +65,8 @@ export function buildProgram(): Command {
     .name('lockstep')
     .description('Deterministic actor runtime: run a system, replay its log, inspect a log')
     .version(lockstepVersion)
-    .showHelpAfterError()
+    .exitOverride()
+    .showHelpAfterError('(lockstep <command> --help shows the usage)')
     .configureOutput({ outputError: (text, write) => write(text) });
 
   program
@@ -136,7 +137,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return 0;
