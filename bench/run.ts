@@ -91,7 +91,7 @@ function median<T>(runs: T[], key: (run: T) => number): T {
 }
 
 async function main(): Promise<void> {
-  const repeats = quick ? 1 : 3;
+  const repeats = quick ? 1 : 5;
   const deliveries = quick ? 500_000 : 2_000_000;
   if (!json) process.stderr.write(`lockstep bench: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}\n`);
 
