@@ -133,6 +133,8 @@ class TopicState implements Topic {
 
 class Slot {
   mailbox: Envelope[] = [];
+  /** The emptied array of the last activation, reused as the next mailbox. */
+  spareMailbox: Envelope[] = [];
   /** Messages accepted for this actor in the current tick, delivered at the next. */
   reserved = 0;
   seq = 0;
@@ -301,9 +303,12 @@ export class Kernel {
   private subscribe(actorId: number, topicId: number): void {
     const topic = this.topics[topicId]!;
     const slot = this.slots[actorId]!;
-    if (topic.subscribers.includes(actorId)) return;
-    topic.subscribers.push(actorId);
-    topic.subscribers.sort((a, b) => a - b);
+    const subscribers = topic.subscribers;
+    if (subscribers.includes(actorId)) return;
+    // Ids are admitted in ascending order, so this is almost always an append.
+    let at = subscribers.length;
+    while (at > 0 && subscribers[at - 1]! > actorId) at--;
+    subscribers.splice(at, 0, actorId);
     slot.subscriptions.push(topicId);
   }
 
@@ -631,8 +636,8 @@ export class Kernel {
 
   private activate(slot: Slot): void {
     const batch = slot.mailbox;
-    // Swap in a fresh mailbox first: the batch is owned by this activation from here on.
-    slot.mailbox = [];
+    // Swap mailboxes first: the batch is owned by this activation from here on.
+    slot.mailbox = slot.spareMailbox;
     this.touch(slot);
     this.current = slot;
     let consumed: number;
@@ -658,6 +663,8 @@ export class Kernel {
         slot.droppedTotal++;
       }
     }
+    batch.length = 0;
+    slot.spareMailbox = batch;
     if (slot.actor.status === ActorStatus.down) this.takeDown(slot);
   }
 
