@@ -194,8 +194,9 @@ export class Kernel {
   /** Slot per actor id; index 0 is the external sender and stays empty. */
   private readonly slots: (Slot | undefined)[] = [undefined];
   private readonly slotByName = new Map<string, Slot>();
-  /** Slots in scheduling order: priority desc, id asc. Rebuilt when actors are added. */
+  /** Slots in scheduling order: priority desc, id asc. Rebuilt at the tick after actors are added. */
   private runOrder: Slot[] = [];
+  private runOrderStale = false;
   private readonly admitted: Slot[] = [];
   private current: Slot | null = null;
   private inTick = false;
@@ -296,7 +297,7 @@ export class Kernel {
     this.subscribe(id, slot.inboxTopic);
     for (const name of subscriptions) this.subscribe(id, this.declareTopic(name));
     this.admitted.push(slot);
-    this.rebuildRunOrder();
+    this.runOrderStale = true;
     return id;
   }
 
@@ -304,10 +305,10 @@ export class Kernel {
     const topic = this.topics[topicId]!;
     const slot = this.slots[actorId]!;
     const subscribers = topic.subscribers;
-    if (subscribers.includes(actorId)) return;
     // Ids are admitted in ascending order, so this is almost always an append.
     let at = subscribers.length;
     while (at > 0 && subscribers[at - 1]! > actorId) at--;
+    if (subscribers[at - 1] === actorId) return;
     subscribers.splice(at, 0, actorId);
     slot.subscriptions.push(topicId);
   }
@@ -317,6 +318,7 @@ export class Kernel {
     for (const slot of this.slots) if (slot !== undefined) order.push(slot);
     order.sort((a, b) => b.actor.priority - a.actor.priority || a.id - b.id);
     this.runOrder = order;
+    this.runOrderStale = false;
   }
 
   actorId(name: string): number {
@@ -510,6 +512,7 @@ export class Kernel {
     }
 
     // 3. Run the runnable actors.
+    if (this.runOrderStale) this.rebuildRunOrder();
     let activations = 0;
     const tasksMax = this.config.tickTasksMax;
     for (const slot of this.runOrder) {
