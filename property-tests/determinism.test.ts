@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ReplayDivergenceError, readLog, replay } from '../src/index.ts';
 import { actorDigestsOf as digestsOf } from '../src/log/types.ts';
-import { actorName, buildSystem, runPlan, systemPlans, type SystemPlan } from './systems.ts';
+import { actorName, buildSystem, runPlan, systemPlans } from './systems.ts';
 
 describe('determinism of random actor systems', () => {
   it('same seed and inputs give byte-identical logs', () => {
@@ -113,4 +113,3 @@ describe('replay', () => {
   });
 });
 
-export type { SystemPlan };
