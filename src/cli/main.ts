@@ -2,7 +2,7 @@
  * `lockstep run | replay | inspect`: the command line over the runtime. Progress goes to
  * stderr (it reads the wall clock, for people only); results go to stdout.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -13,6 +13,7 @@ import { replay } from '../replay.ts';
 import { isSystemDefinition, type SystemDefinition } from '../system.ts';
 import { lockstepVersion } from '../version.ts';
 import { inspectLog } from './inspect.ts';
+import { addPluginCommands } from './plugin-commands.ts';
 
 /** Loads a system module: its default export (or an export named `system`). */
 export async function loadSystem(modulePath: string): Promise<SystemDefinition> {
@@ -46,6 +47,26 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
+interface RunFlags {
+  workers: number;
+  trust: string[];
+  allowUnsigned?: boolean;
+  quiet?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runtime options for WASM agents from the flags; reads the trusted key files. */
+function wasmOptions(flags: RunFlags): { workers: number; trustedKeys: string[]; allowUnsigned: boolean } {
+  const trustedKeys = flags.trust.map((path) => {
+    if (!existsSync(path)) throw new LockstepError('key_not_found', `--trust ${path}: no such file; pass a public key in PEM (lockstep keygen writes one)`);
+    return readFileSync(path, 'utf8');
+  });
+  return { workers: flags.workers, trustedKeys, allowUnsigned: flags.allowUnsigned === true };
+}
+
 function progressPrinter(label: string, total: number) {
   const started = performance.now();
   let last = 0;
@@ -77,19 +98,22 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'run seed, 0..4294967295', integer('--seed', 0, 0xffff_ffff), 0)
     .option('--log <file>', 'replay log to write', 'lockstep.log')
     .option('--level <level>', 'log level: digest or full', 'digest')
+    .option('--workers <n>', 'worker threads for WASM agents (the log does not depend on it)', integer('--workers', 1, 64), 2)
+    .option('--trust <pub.pem>', 'a public key whose signed WASM agents to accept (repeatable)', collect, [])
+    .option('--allow-unsigned', 'development only: accept unsigned WASM agents')
     .option('--quiet', 'no progress on stderr')
-    .action(async (modulePath: string, options: { ticks?: number; seed: number; log: string; level: string; quiet?: boolean }) => {
+    .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string }) => {
       if (options.level !== 'digest' && options.level !== 'full') {
         throw new LockstepError('bad_flag', `--level must be digest or full, got '${options.level}'`);
       }
       const system = await loadSystem(modulePath);
       const ticks = options.ticks ?? system.ticks ?? 1000;
-      const runtime = createRuntime(system, { seed: options.seed, log: options.log, level: options.level });
+      const runtime = createRuntime(system, { seed: options.seed, log: options.log, level: options.level, ...wasmOptions(options) });
       const started = performance.now();
       const progressEvery = Math.max(1, Math.floor(ticks / 100));
-      const summary = runtime.run(ticks, options.quiet ? {} : { onProgress: progressPrinter('run', ticks), progressEvery });
+      const summary = await runtime.runAsync(ticks, options.quiet ? {} : { onProgress: progressPrinter('run', ticks), progressEvery });
       const seconds = (performance.now() - started) / 1000;
-      const digest = runtime.close();
+      const digest = await runtime.closeAsync();
       console.log(
         `ran ${system.name}: ${summary.ticks} ticks, ${summary.counters.delivered} messages delivered ` +
           `(${Math.round(summary.counters.delivered / seconds)} msgs/s), ${summary.counters.dropped} dropped with reasons`,
@@ -102,11 +126,15 @@ export function buildProgram(): Command {
     .description('re-execute a recorded run and check every tick')
     .argument('<log>', 'a replay log written by lockstep run')
     .argument('<system-module>', 'the system module the run used')
+    .option('--workers <n>', 'worker threads for WASM agents (the result does not depend on it)', integer('--workers', 1, 64), 2)
+    .option('--trust <pub.pem>', 'a public key whose signed WASM agents to accept (repeatable)', collect, [])
+    .option('--allow-unsigned', 'development only: accept unsigned WASM agents')
     .option('--quiet', 'no progress on stderr')
-    .action(async (logPath: string, modulePath: string, options: { quiet?: boolean }) => {
+    .action(async (logPath: string, modulePath: string, options: RunFlags) => {
       const system = await loadSystem(modulePath);
       let printer: ((tick: number) => void) | null = null;
-      const report = replay(logPath, system, {
+      const report = await replay(logPath, system, {
+        ...wasmOptions(options),
         progressEvery: 100,
         onProgress: options.quiet
           ? undefined
@@ -132,6 +160,7 @@ export function buildProgram(): Command {
       console.log(inspectLog(readLog(logPath), logPath, options.events));
     });
 
+  addPluginCommands(program);
   return program;
 }
 

@@ -1,0 +1,89 @@
+/**
+ * Records exchanged between the orchestrator and a WASM worker over its two SAB rings.
+ * Every record starts with a u32 opcode and a u32 agent id, then fixed u32 fields, then
+ * bytes. Little endian throughout. Module code and per-agent setup travel once, at load,
+ * over a MessagePort; everything per tick goes through the rings.
+ *
+ *   orchestrator → worker                     worker → orchestrator
+ *   LOAD     agent token                      LOADED   agent ok | error text
+ *   INIT     agent                            PUBLISH  agent topic priority | payload
+ *   DELIVER  agent topic sender seq prio |p   REFUSED  agent topic code
+ *   STEP     agent tick                       LOG      agent level | utf-8 text
+ *   SHUTDOWN agent                            CRASH    agent kind consumed | utf-8 reason
+ *   UNLOAD   agent                            STOP     agent (the agent returned 1)
+ *   TICK_BEGIN 0 tick                         TICK_DONE 0 tick
+ *   TICK_END 0 tick
+ */
+
+export const Op = {
+  load: 1,
+  init: 2,
+  deliver: 3,
+  step: 4,
+  shutdown: 5,
+  unload: 6,
+  tickEnd: 7,
+  tickBegin: 8,
+} as const;
+
+export const Result = {
+  loaded: 101,
+  publish: 102,
+  refused: 103,
+  log: 104,
+  crash: 105,
+  stop: 106,
+  tickDone: 107,
+} as const;
+
+export const CrashKind = {
+  trap: 1,
+  fuelExhausted: 2,
+  callDepthExceeded: 3,
+  agentError: 4,
+  unknownCode: 5,
+  instantiate: 6,
+} as const;
+export type CrashKindCode = (typeof CrashKind)[keyof typeof CrashKind];
+
+export const crashKindName: Record<CrashKindCode, string> = {
+  [CrashKind.trap]: 'trap',
+  [CrashKind.fuelExhausted]: 'fuel exhausted',
+  [CrashKind.callDepthExceeded]: 'call depth exceeded',
+  [CrashKind.agentError]: 'agent error',
+  [CrashKind.unknownCode]: 'unknown return code',
+  [CrashKind.instantiate]: 'instantiation failed',
+};
+
+/** Bytes of the fixed part of a DELIVER record: op, agent, topic, sender, seq, priority. */
+export const deliverHeaderBytes = 24;
+/** Bytes of the inbound message header the agent sees (docs/abi.md): topic, sender, seq, priority. */
+export const messageHeaderBytes = 16;
+
+/** What the orchestrator posts for LOAD: everything an instance needs, by value. */
+export interface AgentSetup {
+  token: number;
+  agentId: number;
+  name: string;
+  module: WebAssembly.Module;
+  fuelPerStep: number;
+  callDepthMax: number;
+  seed: number;
+  incarnation: number;
+  payloadBytesMax: number;
+  /** Topic ids the agent may publish to. */
+  publishTopics: number[];
+  /** Names the agent may look up with `topic()`, with their ids. */
+  topicIds: [string, number][];
+}
+
+export function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+export function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = (value >>> 24) & 0xff;
+}
