@@ -98,3 +98,37 @@ export class ReplayDivergenceError extends LockstepError {
     super('replay_divergence', `replay diverged at tick ${divergence.tick}: ${divergence.detail}`);
   }
 }
+
+/**
+ * A WASM plugin refused before it runs (docs/abi.md): a bad manifest, a malformed module, a
+ * disallowed feature, import or export, an ABI mismatch, or a missing or bad signature. The
+ * `code` names the check that failed, one per check, so a caller can branch on it.
+ */
+export class AdmissionError extends LockstepError {
+  constructor(code: AdmissionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** The checks admission runs; each failure carries exactly one of these as its `code`. */
+export type AdmissionErrorCode =
+  | 'admission_file'
+  | 'admission_manifest'
+  | 'admission_size'
+  | 'admission_malformed'
+  | 'admission_feature'
+  | 'admission_import'
+  | 'admission_export'
+  | 'admission_memory'
+  | 'admission_start'
+  | 'admission_abi'
+  | 'admission_unsigned'
+  | 'admission_signature'
+  | 'admission_untrusted';
+
+/** A WASM module that the metering pass (src/wasm/metering.ts) could not rewrite. */
+export class MeteringError extends LockstepError {
+  constructor(readonly moduleName: string, reason: string, options?: { cause?: unknown }) {
+    super('metering_failed', `module '${moduleName}' could not be metered: ${reason}`, options);
+  }
+}
