@@ -61,11 +61,11 @@ describe('ordering', () => {
 });
 
 describe('replay', () => {
-  it('replay of any recorded run verifies', () => {
-    fc.assert(
-      fc.property(systemPlans(), fc.constantFrom('digest' as const, 'full' as const), (plan, level) => {
+  it('replay of any recorded run verifies', async () => {
+    await fc.assert(
+      fc.asyncProperty(systemPlans(), fc.constantFrom('digest' as const, 'full' as const), async (plan, level) => {
         const run = runPlan(plan, { level });
-        const report = replay(run.bytes, buildSystem(plan));
+        const report = await replay(run.bytes, buildSystem(plan));
         expect(report.bitExact).toBe(true);
         expect(report.chainHex).toBe(run.chainHex);
       }),
@@ -73,7 +73,7 @@ describe('replay', () => {
     );
   });
 
-  it('a mutated actor makes replay report the first divergent tick and that actor', () => {
+  it('a mutated actor makes replay report the first divergent tick and that actor', async () => {
     const planWithSender = systemPlans({ ticksMax: 25 }).chain((plan) =>
       fc.record({
         plan: fc.constant(plan),
@@ -82,8 +82,8 @@ describe('replay', () => {
       }),
     );
     let diverged = 0;
-    fc.assert(
-      fc.property(planWithSender, ({ plan, actor, fromTick }) => {
+    await fc.assert(
+      fc.asyncProperty(planWithSender, async ({ plan, actor, fromTick }) => {
         const run = runPlan(plan, { level: 'full' });
         const log = readLog(run.bytes);
         // The first tick at or after the mutation in which the mutated actor sent something.
@@ -92,12 +92,12 @@ describe('replay', () => {
         );
         const mutated = buildSystem(plan, { actor, fromTick });
         if (firstSend === undefined) {
-          expect(replay(run.bytes, mutated).bitExact).toBe(true);
+          expect((await replay(run.bytes, mutated)).bitExact).toBe(true);
           return;
         }
         diverged++;
         try {
-          replay(run.bytes, mutated);
+          await replay(run.bytes, mutated);
           expect.unreachable('replay of a mutated system verified');
         } catch (error) {
           expect(error).toBeInstanceOf(ReplayDivergenceError);

@@ -65,6 +65,24 @@ export interface KernelActor {
   stop(reason: string): void;
 }
 
+/**
+ * Work a tick hands off (WASM agents on worker threads) and must wait for before its
+ * record closes. `settle` applies the results through the kernel, in a deterministic
+ * order of its own choosing, so the record never depends on which worker finished first.
+ */
+export interface TickParticipant {
+  hasWork(): boolean;
+  settle(tick: number): Promise<void>;
+}
+
+interface OpenTick {
+  tick: number;
+  deliveredCount: number;
+  deliveredHi: number;
+  deliveredLo: number;
+  envelopes: EnvelopeRecord[] | null;
+}
+
 export interface KernelConfig {
   /** Most actors activated in one tick (ADR-003). */
   tickTasksMax: number;
@@ -200,6 +218,7 @@ export class Kernel {
   private readonly admitted: Slot[] = [];
   private current: Slot | null = null;
   private inTick = false;
+  private participant: TickParticipant | null = null;
   private externalSeq = 0;
 
   private touchedBuckets: Bucket[] = [];
@@ -472,8 +491,32 @@ export class Kernel {
 
   // ── the tick ──────────────────────────────────────────────────────────────────────
 
-  /** Runs one tick and returns its record (the caller logs it). */
+  /** Registers the one participant whose work ticks wait for (the WASM host). */
+  setParticipant(participant: TickParticipant): void {
+    this.participant = participant;
+  }
+
+  /**
+   * Runs one tick and returns its record (the caller logs it). Throws ConfigError when a
+   * participant has work: such a tick needs `runTickAsync`.
+   */
   runTick(): TickRecord {
+    const open = this.beginTick();
+    if (this.participant !== null && this.participant.hasWork()) {
+      throw new ConfigError('this system has WASM agents, whose ticks finish on worker threads: use stepAsync/runAsync');
+    }
+    return this.closeRecord(open);
+  }
+
+  /** Runs one tick, waiting for the participant's work without blocking the event loop. */
+  async runTickAsync(): Promise<TickRecord> {
+    const open = this.beginTick();
+    if (this.participant !== null && this.participant.hasWork()) await this.participant.settle(open.tick);
+    return this.closeRecord(open);
+  }
+
+  /** Steps 1-3 of a tick: delivery, init of admitted actors, activations. */
+  private beginTick(): OpenTick {
     const tick = ++this.tickNow;
     this.inTick = true;
     const full = this.config.level === 'full';
@@ -525,17 +568,12 @@ export class Kernel {
       this.activate(slot);
     }
 
-    return this.closeRecord(tick, deliveredCount, deliveredHi, deliveredLo, envelopes);
+    return { tick, deliveredCount, deliveredHi, deliveredLo, envelopes };
   }
 
   /** Gathers what the tick under way accumulated into its record and starts the next. */
-  private closeRecord(
-    tick: number,
-    deliveredCount: number,
-    deliveredHi: number,
-    deliveredLo: number,
-    envelopes: EnvelopeRecord[] | null,
-  ): TickRecord {
+  private closeRecord(open: OpenTick): TickRecord {
+    const { tick, deliveredCount, deliveredHi, deliveredLo, envelopes } = open;
     const touched = this.touchedSlots;
     this.touchedSlots = [];
     const actorDigests = new Uint32Array(touched.length * ACTOR_DIGEST_STRIDE);
@@ -575,6 +613,21 @@ export class Kernel {
    * `envelopes` are the ones dropped undelivered.
    */
   shutdown(): TickRecord {
+    const tick = this.beginShutdown();
+    if (this.participant !== null && this.participant.hasWork()) {
+      throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
+    }
+    return this.endShutdown(tick);
+  }
+
+  /** `shutdown`, waiting for the participant (WASM agents run their agent_shutdown). */
+  async shutdownAsync(): Promise<TickRecord> {
+    const tick = this.beginShutdown();
+    if (this.participant !== null && this.participant.hasWork()) await this.participant.settle(tick);
+    return this.endShutdown(tick);
+  }
+
+  private beginShutdown(): number {
     const tick = ++this.tickNow;
     this.inTick = true;
     // The runtime's own transition (actor 0) marks this record as the shutdown record, so a
@@ -584,6 +637,10 @@ export class Kernel {
       const slot = this.slots[id]!;
       if (slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');
     }
+    return tick;
+  }
+
+  private endShutdown(tick: number): TickRecord {
     // At the full level the record lists what was dropped undelivered, so replay can name
     // a message that diverged in the last tick.
     const undelivered: EnvelopeRecord[] | null = this.config.level === 'full' ? [] : null;
@@ -600,7 +657,7 @@ export class Kernel {
       bucket.outOfOrder = false;
       bucket.lastSender = -1;
     }
-    return this.closeRecord(tick, 0, digestSeedHi, digestSeedLo, undelivered);
+    return this.closeRecord({ tick, deliveredCount: 0, deliveredHi: digestSeedHi, deliveredLo: digestSeedLo, envelopes: undelivered });
   }
 
   private fanOut(envelope: Envelope): void {
@@ -693,6 +750,49 @@ export class Kernel {
     slot.mailbox = [];
     slot.reserved = 0;
     slot.blockedOn = 0;
+  }
+
+  // ── for the tick participant ─────────────────────────────────────────────────────
+
+  /** Publishes as `actorId` (results applied at the barrier); same rules as `publish`. */
+  publishAs(actorId: number, topicId: number, payload: Uint8Array, priority: number): PublishResult {
+    const slot = this.slots[actorId];
+    if (slot === undefined) throw new Error(`assertion failed: no actor ${actorId}`);
+    const previous = this.current;
+    this.current = slot;
+    try {
+      return this.publish(topicId, payload, priority);
+    } finally {
+      this.current = previous;
+    }
+  }
+
+  /** Records messages handed to an actor that it never processed (it crashed first). */
+  dropUnprocessed(actorId: number, envelopes: readonly Envelope[], reason: string): void {
+    const slot = this.slots[actorId]!;
+    for (const envelope of envelopes) {
+      this.drop(actorId, envelope, reason);
+      slot.droppedTotal++;
+    }
+  }
+
+  /** Records a publish the runtime refused before it became a message (a capability check). */
+  recordRefusal(actorId: number, topicId: number, reason: string): void {
+    this.counters.refused++;
+    const slot = this.slots[actorId];
+    if (slot !== undefined) slot.refusedTotal++;
+    this.pendingDrops.push({ actor: 0, topic: topicId, sender: actorId, seq: 0, reason });
+  }
+
+  /** Called after an actor's status went down outside an activation: drops its queued mail. */
+  actorWentDown(actorId: number): void {
+    const slot = this.slots[actorId];
+    if (slot !== undefined && slot.actor.status === ActorStatus.down) this.takeDown(slot);
+  }
+
+  /** Actor ids in scheduling order (priority desc, id asc). */
+  schedulingOrder(actorIds: Iterable<number>): number[] {
+    return [...actorIds].sort((a, b) => this.slots[b]!.actor.priority - this.slots[a]!.actor.priority || a - b);
   }
 
   // ── views ─────────────────────────────────────────────────────────────────────────

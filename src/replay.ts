@@ -17,6 +17,11 @@ import { Runtime } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
 
 export interface ReplayOptions {
+  /** Worker threads for WASM agents; the result must not depend on it. */
+  workers?: number;
+  /** Public keys (PEM) the system's WASM agents may be signed with. */
+  trustedKeys?: readonly string[];
+  allowUnsigned?: boolean;
   /** Called every `progressEvery` ticks. */
   onProgress?: (tick: number, total: number) => void;
   progressEvery?: number;
@@ -42,7 +47,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * message otherwise, LogFormatError/LogCorruptError for an unreadable log, and ConfigError
  * when the log was recorded from another system.
  */
-export function replay(log: string | Uint8Array, system: SystemDefinition, options: ReplayOptions = {}): ReplayReport {
+export async function replay(log: string | Uint8Array, system: SystemDefinition, options: ReplayOptions = {}): Promise<ReplayReport> {
   const recorded = readLog(log);
   const header = recorded.header;
   if (header.systemName !== system.name) {
@@ -60,6 +65,9 @@ export function replay(log: string | Uint8Array, system: SystemDefinition, optio
   let bytesDiffer = false;
   const runtime = new Runtime(system, {
     ...config,
+    workers: options.workers,
+    trustedKeys: options.trustedKeys,
+    allowUnsigned: options.allowUnsigned,
     embeddedInputs: false,
     onRecord: (record: TickRecord, body: Uint8Array) => {
       const expected = recorded.ticks[index];
@@ -101,12 +109,13 @@ export function replay(log: string | Uint8Array, system: SystemDefinition, optio
     const record = recorded.ticks[i];
     if (record === undefined) break;
     for (const input of record.injected) runtime.injectRecorded(input.topic, input.payload, input.priority);
-    runtime.step();
+    await runtime.stepAsync();
     if (divergence !== null && pendingDetail === null) break;
     if (options.onProgress !== undefined && runtime.tick % every === 0) options.onProgress(runtime.tick, regularTicks);
   }
   // The shutdown record also names a message that diverged in the last regular tick.
-  if (shutdownRecorded && (divergence === null || pendingDetail !== null)) runtime.close();
+  if (shutdownRecorded && (divergence === null || pendingDetail !== null)) await runtime.closeAsync();
+  else await runtime.abandon();
   const found = divergence as Divergence | null;
   if (found !== null) {
     if (found.message === null && config.level === 'digest') {

@@ -2,8 +2,10 @@
  * The runtime facade: wires the kernel, the actor kinds and the replay log together.
  * This file and the package entry are the only places that import across layers.
  */
+import { createHash, createPublicKey } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
+import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -29,6 +31,26 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   embeddedInputs?: boolean;
   /** Called with every record right after it is logged (replay compares them). */
   onRecord?: (record: TickRecord, body: Uint8Array) => void;
+  /**
+   * Worker threads for WASM agents (default 2). Not part of the run's config: a run gives
+   * the same log whatever the worker count.
+   */
+  workers?: number;
+  /** Public keys (PEM) whose signatures this runtime accepts on WASM agent modules. */
+  trustedKeys?: readonly string[];
+  /** Development only: accept unsigned WASM agent modules. Off by default. */
+  allowUnsigned?: boolean;
+  /** Wall-clock last resort for a worker that stops answering (a logged, nondeterministic fault). */
+  watchdogMs?: number;
+}
+
+/** Default worker threads for WASM agents. */
+export const workersDefault = 2;
+
+/** The id of an Ed25519 public key: the first 16 hex digits of sha256 of its 32 raw bytes. */
+export function keyIdOf(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ format: 'der', type: 'spki' });
+  return createHash('sha256').update(der.subarray(der.length - 32)).digest('hex').slice(0, 16);
 }
 
 export interface InjectOptions {
@@ -44,6 +66,15 @@ export interface RuntimeSnapshot {
   actors: (ActorView & { lastCrash: { tick: number; message: string } | null })[];
   counters: KernelCounters & { actors: number; topics: number };
   closed: boolean;
+}
+
+export interface RunOptions {
+  onProgress?: (tick: number) => void;
+  progressEvery?: number;
+}
+
+function assertTicks(ticks: number): void {
+  if (!(Number.isInteger(ticks) && ticks >= 0)) throw new ConfigError(`ticks must be an integer >= 0, got ${ticks}`);
 }
 
 export interface RunSummary {
@@ -68,6 +99,10 @@ export class Runtime {
   private readonly writer: LogWriter;
   private readonly memorySink: MemorySink | null;
   private readonly jsActors = new Map<string, JsActor<unknown, unknown>>();
+  private readonly wasmActors = new Map<string, WasmAgentActor>();
+  private readonly wasm: WasmHost;
+  private readonly trustedKeyIds: ReadonlySet<string>;
+  private readonly allowUnsigned: boolean;
   private readonly kindCounts = new Map<string, number>();
   private readonly inputRandom: Random;
   private readonly embeddedInputs: boolean;
@@ -80,7 +115,7 @@ export class Runtime {
    * Throws ConfigError for a bad config or system definition.
    */
   constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
-    const { log, logger, embeddedInputs, onRecord, ...overrides } = options;
+    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, ...overrides } = options;
     this.system = system;
     this.config = resolveConfig(system.config, overrides);
     this.logger = logger ?? pino({ level: 'silent' });
@@ -93,6 +128,16 @@ export class Runtime {
       payloadBytesMax: this.config.payloadBytesMax,
       level: this.config.level,
     });
+    this.trustedKeyIds = new Set((trustedKeys ?? []).map(keyIdOf));
+    this.allowUnsigned = allowUnsigned ?? false;
+    this.wasm = new WasmHost(this.kernel, {
+      workers: workers ?? workersDefault,
+      seed: this.config.seed,
+      payloadBytesMax: this.config.payloadBytesMax,
+      watchdogMs,
+      logger: this.logger,
+    });
+    this.kernel.setParticipant(this.wasm);
     if (log === undefined) {
       this.memorySink = new MemorySink();
       this.writer = new LogWriter(this.memorySink);
@@ -131,12 +176,13 @@ export class Runtime {
    * Adds an actor. It takes mail at once and runs init at the next tick boundary.
    * Returns its id. Throws ConfigError for a duplicate name or a bad option.
    */
-  spawn<State, Args>(definition: ActorDefinition<State, Args>, options: SpawnOptions<Args> = {}): number {
+  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition, options: SpawnOptions<Args> = {}): number {
     this.assertOpen('spawn');
+    if (definition !== null && typeof definition === 'object' && definition.kind === 'wasm') return this.spawnWasm(definition, options);
     if (definition === null || typeof definition !== 'object' || definition.kind !== 'js') {
-      throw new ConfigError('spawn takes an actor definition made with defineActor(...)');
+      throw new ConfigError('spawn takes an actor definition made with defineActor(...) or loadWasmAgent(...)');
     }
-    const resolved = this.resolveSpawn(definition, options);
+    const resolved = this.resolveSpawn(definition.name, options);
     const actor = new JsActor(definition, this.kernel, {
       name: resolved.name,
       args: resolved.args,
@@ -150,10 +196,20 @@ export class Runtime {
     return id;
   }
 
-  private resolveSpawn<State, Args>(definition: ActorDefinition<State, Args>, options: SpawnOptions<Args>): ResolvedSpawn<Args> {
-    const count = (this.kindCounts.get(definition.name) ?? 0) + 1;
-    this.kindCounts.set(definition.name, count);
-    const name = options.name ?? `${definition.name}-${count}`;
+  private spawnWasm<Args>(definition: WasmAgentDefinition, options: SpawnOptions<Args>): number {
+    assertTrusted(definition, this.trustedKeyIds, this.allowUnsigned);
+    const resolved = this.resolveSpawn(definition.name, options);
+    const actor = new WasmAgentActor(definition, resolved.name, resolved.priority, this.kernel, this.wasm);
+    const id = this.kernel.admit(actor, definition.manifest.capabilities.subscribe, resolved.mailboxCapacity);
+    actor.admitted(id);
+    this.wasmActors.set(resolved.name, actor);
+    return id;
+  }
+
+  private resolveSpawn<Args>(kind: string, options: SpawnOptions<Args>): ResolvedSpawn<Args> {
+    const count = (this.kindCounts.get(kind) ?? 0) + 1;
+    this.kindCounts.set(kind, count);
+    const name = options.name ?? `${kind}-${count}`;
     if (typeof name !== 'string' || name.length === 0) throw new ConfigError('spawn: `name` must be a non-empty string');
     return {
       name,
@@ -199,28 +255,69 @@ export class Runtime {
     this.inject(topic, jsonEncode(value), options);
   }
 
-  /** Runs one tick and logs it; returns its record. */
+  /**
+   * Runs one tick and logs it; returns its record. A system with WASM agents needs
+   * `stepAsync` (their work finishes on worker threads): this throws ConfigError for it.
+   */
   step(): TickRecord {
     this.assertOpen('step');
-    if (this.embeddedInputs && this.system.inputs !== undefined) {
-      const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
-      for (const input of inputs) this.inject(input.topic, input.payload, { priority: input.priority ?? 0 });
-    }
-    const record = this.kernel.runTick();
+    this.injectEmbeddedInputs();
+    return this.logRecord(this.kernel.runTick());
+  }
+
+  /** Runs one tick, waiting for WASM agents without blocking the event loop; logs it. */
+  async stepAsync(): Promise<TickRecord> {
+    this.assertOpen('stepAsync');
+    this.injectEmbeddedInputs();
+    return this.logRecord(await this.kernel.runTickAsync());
+  }
+
+  private injectEmbeddedInputs(): void {
+    if (!this.embeddedInputs || this.system.inputs === undefined) return;
+    const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
+    for (const input of inputs) this.inject(input.topic, input.payload, { priority: input.priority ?? 0 });
+  }
+
+  private logRecord(record: TickRecord): TickRecord {
     const body = this.writer.appendTick(record);
     this.onRecord?.(record, body);
     return record;
   }
 
-  /** Runs `ticks` ticks. `onProgress` is called every `progressEvery` ticks (for CLIs). */
-  run(ticks: number, options: { onProgress?: (tick: number) => void; progressEvery?: number } = {}): RunSummary {
-    if (!(Number.isInteger(ticks) && ticks >= 0)) throw new ConfigError(`ticks must be an integer >= 0, got ${ticks}`);
+  /** Runs `ticks` ticks (JS actors only; see `runAsync`). `onProgress` is called every `progressEvery` ticks. */
+  run(ticks: number, options: RunOptions = {}): RunSummary {
+    assertTicks(ticks);
     const every = options.progressEvery ?? 1000;
     for (let i = 0; i < ticks; i++) {
       this.step();
       if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
     }
+    return this.summary();
+  }
+
+  /** Runs `ticks` ticks of any system, JS actors and WASM agents alike. */
+  async runAsync(ticks: number, options: RunOptions = {}): Promise<RunSummary> {
+    assertTicks(ticks);
+    const every = options.progressEvery ?? 1000;
+    for (let i = 0; i < ticks; i++) {
+      await this.stepAsync();
+      if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
+    }
+    return this.summary();
+  }
+
+  private summary(): RunSummary {
     return { ticks: this.kernel.tick, counters: { ...this.kernel.counters }, chainHex: this.writer.chainHex };
+  }
+
+  /** True when the system has WASM agents (and so needs stepAsync, runAsync, closeAsync). */
+  get hasWasmAgents(): boolean {
+    return this.wasm.agentCount > 0;
+  }
+
+  /** Kills WASM worker `index` now (fault injection); its agents crash at the next tick's barrier. */
+  async killWorker(index: number): Promise<void> {
+    await this.wasm.killWorker(index);
   }
 
   /** Suspends an actor: it keeps taking mail but is not scheduled. */
@@ -252,7 +349,7 @@ export class Runtime {
   /** A cheap, pull-based view of the runtime. */
   snapshot(): RuntimeSnapshot {
     const actors = this.kernel.actorViews().map((view) => {
-      const crash = this.jsActors.get(view.name)?.lastCrash ?? null;
+      const crash = this.jsActors.get(view.name)?.lastCrash ?? this.wasmActors.get(view.name)?.lastCrash ?? null;
       return { ...view, lastCrash: crash === null ? null : { tick: crash.tick, message: crash.message } };
     });
     return {
@@ -268,14 +365,32 @@ export class Runtime {
 
   /**
    * Ends the run: stops actors in reverse start order, logs a final record and the end
-   * marker, and flushes the log. Returns the final hash chain (the run's digest).
+   * marker, and flushes the log. Returns the final hash chain (the run's digest). A system
+   * with WASM agents needs `closeAsync` (their shutdown runs on workers).
    */
   close(): string {
     if (this.closed) return this.finalChain;
     const ticks = this.kernel.tick;
-    const record = this.kernel.shutdown();
-    const body = this.writer.appendTick(record);
-    this.onRecord?.(record, body);
+    return this.finish(ticks, this.kernel.shutdown());
+  }
+
+  /** `close` for any system: waits for WASM agents' shutdown, then stops the worker pool. */
+  async closeAsync(): Promise<string> {
+    if (this.closed) return this.finalChain;
+    const ticks = this.kernel.tick;
+    const digest = this.finish(ticks, await this.kernel.shutdownAsync());
+    await this.wasm.close();
+    return digest;
+  }
+
+  /** Stops the worker pool without logging a shutdown (replay, after a divergence). */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    await this.wasm.close();
+  }
+
+  private finish(ticks: number, record: TickRecord): string {
+    this.logRecord(record);
     this.writer.close({ ticks, reason: 'shutdown' });
     this.closed = true;
     this.finalChain = this.writer.chainHex;

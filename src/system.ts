@@ -5,6 +5,7 @@
  * `builder.seed`, never the clock).
  */
 import type { ActorDefinition } from '../actors/js-actor.ts';
+import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { ConfigError } from './errors.ts';
 import type { Random } from './prng.ts';
 import type { RuntimeConfig } from './config.ts';
@@ -21,8 +22,8 @@ export interface SpawnOptions<Args> {
 
 export interface SystemBuilder {
   readonly seed: number;
-  /** Adds an actor; returns its id. Actors start (run init) at the next tick boundary. */
-  spawn<State, Args>(definition: ActorDefinition<State, Args>, options?: SpawnOptions<Args>): number;
+  /** Adds an actor (JS, or a WASM agent from loadWasmAgent); returns its id. It starts at the next tick boundary. */
+  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition, options?: SpawnOptions<Args>): number;
   /** Declares a topic nobody subscribes to yet (so actors may publish to it). */
   declareTopic(name: string): number;
 }

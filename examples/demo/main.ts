@@ -14,13 +14,13 @@ const logPath = '.lockstep/demo.log';
 
 const runtime = createRuntime(system, { seed, log: logPath, level: 'full' });
 const started = performance.now();
-const summary = runtime.run(ticks);
+const summary = await runtime.runAsync(ticks);
 const elapsedMs = performance.now() - started;
 const snapshot = runtime.snapshot();
-const finalDigest = runtime.close();
+const finalDigest = await runtime.closeAsync();
 
 const replayStarted = performance.now();
-const report = replay(logPath, system);
+const report = await replay(logPath, system);
 const replayMs = performance.now() - replayStarted;
 
 const crashed = snapshot.actors.filter((a) => a.lastCrash !== null);

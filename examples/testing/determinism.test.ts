@@ -4,14 +4,14 @@ import { assertDeterministic, DeterminismError } from 'lockstep/testing';
 import { pipeline, pipelineWithClock } from './systems.ts';
 
 describe('my system is deterministic', () => {
-  it('gives identical logs for the same seed and inputs', () => {
-    assertDeterministic(pipeline, { ticks: 30, numRuns: 25, inputs: { topics: ['numbers'] } });
+  it('gives identical logs for the same seed and inputs', async () => {
+    await assertDeterministic(pipeline, { ticks: 30, numRuns: 25, inputs: { topics: ['numbers'] } });
   });
 
-  it('catches an actor that reads Date.now()', () => {
+  it('catches an actor that reads Date.now()', async () => {
     let caught: unknown;
     try {
-      assertDeterministic(pipelineWithClock, { ticks: 30, numRuns: 25, inputs: { topics: ['numbers'] } });
+      await assertDeterministic(pipelineWithClock, { ticks: 30, numRuns: 25, inputs: { topics: ['numbers'] } });
     } catch (error) {
       caught = error;
     }

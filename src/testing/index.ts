@@ -64,12 +64,27 @@ export interface RecordedRun {
   refusedInputs: number;
 }
 
+export interface RecordOptions {
+  seed: number;
+  inputs: readonly ScheduledInput[];
+  ticks: number;
+  level?: LogLevel;
+  /** Worker threads for WASM agents (the log must not depend on it). */
+  workers?: number;
+  /** Runtime options for WASM agents: trusted keys, allowUnsigned. */
+  trustedKeys?: readonly string[];
+  allowUnsigned?: boolean;
+}
+
 /** Runs `system` for `ticks` ticks with `seed` and `inputs`, logging in memory. */
-export function runRecorded(
-  system: SystemDefinition,
-  options: { seed: number; inputs: readonly ScheduledInput[]; ticks: number; level?: LogLevel },
-): RecordedRun {
-  const runtime = createRuntime(system, { seed: options.seed, level: options.level ?? 'full' });
+export async function runRecorded(system: SystemDefinition, options: RecordOptions): Promise<RecordedRun> {
+  const runtime = createRuntime(system, {
+    seed: options.seed,
+    level: options.level ?? 'full',
+    workers: options.workers,
+    trustedKeys: options.trustedKeys,
+    allowUnsigned: options.allowUnsigned,
+  });
   let next = 0;
   let refusedInputs = 0;
   for (let tick = 1; tick <= options.ticks; tick++) {
@@ -82,9 +97,9 @@ export function runRecorded(
         refusedInputs++;
       }
     }
-    runtime.step();
+    await runtime.stepAsync();
   }
-  const chainHex = runtime.close();
+  const chainHex = await runtime.closeAsync();
   return { bytes: runtime.logBytes(), chainHex, names: runtime, refusedInputs };
 }
 
@@ -150,13 +165,21 @@ export interface DeterminismOptions {
   /** fast-check seed, to reproduce a failure. */
   seed?: number;
   level?: LogLevel;
+  /**
+   * Worker counts for WASM agents: the second run of each case uses the next count in the
+   * list (default [1, 2]), so a difference between worker counts is caught as well.
+   */
+  workers?: readonly number[];
+  trustedKeys?: readonly string[];
+  allowUnsigned?: boolean;
 }
 
 /**
  * Asserts that `system` is deterministic: same seed and inputs give byte-identical logs in
- * separate runtimes. Throws DeterminismError with the shrunk counterexample otherwise.
+ * separate runtimes (and with different worker counts for WASM agents). Rejects with
+ * DeterminismError carrying the shrunk counterexample otherwise.
  */
-export function assertDeterministic(system: SystemDefinition, options: DeterminismOptions = {}): void {
+export async function assertDeterministic(system: SystemDefinition, options: DeterminismOptions = {}): Promise<void> {
   const ticks = options.ticks ?? 40;
   const inputs =
     options.inputs === undefined
@@ -165,10 +188,16 @@ export function assertDeterministic(system: SystemDefinition, options: Determini
         ? options.inputs
         : inputSchedules({ topics: options.inputs.topics, ticks, inputsMax: options.inputs.inputsMax });
   let last: { seed: number; inputs: ScheduledInput[]; divergence: Divergence } | null = null;
-  const property = fc.property(seeds(), inputs, (seed, schedule) => {
-    const first = runRecorded(system, { seed, inputs: schedule, ticks, level: options.level });
+  const workerCounts = options.workers ?? [1, 2];
+  let runIndex = 0;
+  const property = fc.asyncProperty(seeds(), inputs, async (seed, schedule) => {
+    const common = { seed, inputs: schedule, ticks, level: options.level, trustedKeys: options.trustedKeys, allowUnsigned: options.allowUnsigned };
+    const firstWorkers = workerCounts[runIndex % workerCounts.length]!;
+    const secondWorkers = workerCounts[(runIndex + 1) % workerCounts.length]!;
+    runIndex++;
+    const first = await runRecorded(system, { ...common, workers: firstWorkers });
     waitForNextMillisecond();
-    const second = runRecorded(system, { seed, inputs: schedule, ticks, level: options.level });
+    const second = await runRecorded(system, { ...common, workers: secondWorkers });
     const divergence = firstDivergence(first.bytes, second.bytes, first.names);
     if (divergence !== null) {
       last = { seed, inputs: schedule, divergence };
@@ -176,7 +205,7 @@ export function assertDeterministic(system: SystemDefinition, options: Determini
     }
     return true;
   });
-  const result = fc.check(property, { numRuns: options.numRuns ?? 20, seed: options.seed });
+  const result = await fc.check(property, { numRuns: options.numRuns ?? 20, seed: options.seed });
   if (!result.failed) return;
   if (result.counterexample === null || last === null) {
     throw result.errorInstance instanceof Error ? result.errorInstance : new Error(String(result.errorInstance));

@@ -1,0 +1,308 @@
+/**
+ * WASM agents as actors. `loadWasmAgent` admits a signed plugin (docs/abi.md), meters it
+ * and compiles it once; `WasmAgentActor` adapts one instance of it to the kernel; and
+ * `WasmHost` is the kernel's tick participant that drives the worker pool and applies what
+ * the agents did at the barrier, in (priority desc, actor id) order.
+ *
+ * Timing of a WASM agent's life, all on tick boundaries:
+ *   tick t   init runs on its worker; at the barrier it is running (or crashed)
+ *   tick t+1 its messages and its step run on the worker; at the barrier its publishes are
+ *            applied with the same mailbox rules as a JS actor's, then it is next scheduled
+ */
+import type { Logger } from 'pino';
+import type { Envelope } from '../src/envelope.ts';
+import { ConfigError } from '../src/errors.ts';
+import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type TickParticipant } from '../src/kernel.ts';
+import { admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
+import type { PluginManifest } from '../src/wasm/manifest.ts';
+import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
+import { WasmPool, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
+import { crashKindName } from '../src/wasm/protocol.ts';
+import { loadPluginFiles, type PluginSignature } from '../src/wasm/signing.ts';
+import { Lifecycle, type LifecycleState } from './lifecycle.ts';
+
+/** An admitted, metered and compiled agent module: what `spawn` takes for a WASM agent. */
+export interface WasmAgentDefinition {
+  readonly kind: 'wasm';
+  readonly name: string;
+  readonly manifest: PluginManifest;
+  readonly module: WebAssembly.Module;
+  /** sha256 of the module as signed (before metering). */
+  readonly sha256: string;
+  /** The trusted key that signed it; null for an unsigned module admitted with allowUnsigned. */
+  readonly keyId: string | null;
+  readonly callDepthMax: number;
+}
+
+export interface LoadWasmAgentOptions extends Partial<AdmissionPolicy> {
+  /** Where metered modules are cached (in memory by default; a folder to persist them). */
+  cache?: MeteredModuleCache;
+  callDepthMax?: number;
+}
+
+const sharedCache = new MeteredModuleCache();
+
+/**
+ * Admits a plugin from raw parts, meters and compiles it. Throws AdmissionError (a
+ * LockstepError naming the module and the rule) before anything of it runs.
+ */
+export async function wasmAgentFromParts(
+  parts: { name: string; bytes: Uint8Array; manifest: PluginManifest; signature: PluginSignature | null },
+  options: LoadWasmAgentOptions = {},
+): Promise<WasmAgentDefinition> {
+  const { cache, callDepthMax, ...policy } = options;
+  const admitted = admitPlugin(parts, policy as AdmissionPolicy);
+  const depth = callDepthMax ?? callDepthMaxDefault;
+  const metered = await (cache ?? sharedCache).get(admitted.bytes, { callDepthMax: depth });
+  const module = await WebAssembly.compile(metered.bytes);
+  return Object.freeze({
+    kind: 'wasm' as const,
+    name: admitted.manifest.name,
+    manifest: admitted.manifest,
+    module,
+    sha256: admitted.sha256,
+    keyId: admitted.keyId,
+    callDepthMax: depth,
+  });
+}
+
+/**
+ * Loads `<path>.wasm` with its `<base>.manifest.json` and `<base>.sig`, admits it against
+ * `options` (trusted keys, limits, allowUnsigned), meters and compiles it.
+ */
+export async function loadWasmAgent(path: string | URL, options: LoadWasmAgentOptions = {}): Promise<WasmAgentDefinition> {
+  const files = loadPluginFiles(typeof path === 'string' ? path : path.pathname);
+  return wasmAgentFromParts(files, options);
+}
+
+const statusOf: Record<LifecycleState, ActorStatusCode> = {
+  created: ActorStatus.starting,
+  initializing: ActorStatus.starting,
+  running: ActorStatus.running,
+  suspended: ActorStatus.suspended,
+  stopping: ActorStatus.suspended,
+  stopped: ActorStatus.down,
+  crashed: ActorStatus.down,
+  restarting: ActorStatus.starting,
+  failed: ActorStatus.down,
+};
+
+export interface CrashInfo {
+  tick: number;
+  message: string;
+}
+
+export class WasmAgentActor implements KernelActor {
+  readonly hasStep = true;
+  status: ActorStatusCode = ActorStatus.starting;
+  self = 0;
+  lastCrash: CrashInfo | null = null;
+  /** Messages handed to the worker this tick, to account for them if the agent crashes. */
+  private inFlight: Envelope[] = [];
+  private readonly lifecycle: Lifecycle;
+
+  constructor(
+    readonly definition: WasmAgentDefinition,
+    readonly name: string,
+    readonly priority: number,
+    private readonly kernel: Kernel,
+    private readonly host: WasmHost,
+  ) {
+    this.lifecycle = new Lifecycle((from, to, detail) => {
+      this.status = statusOf[to];
+      this.kernel.recordLifecycle(this.self, from, to, detail);
+    });
+  }
+
+  get lifecycleState(): LifecycleState {
+    return this.lifecycle.state;
+  }
+
+  /** Called once the kernel has given the agent its id: loads it on its worker. */
+  admitted(id: number): void {
+    this.self = id;
+    const { manifest, sha256 } = this.definition;
+    this.kernel.recordLifecycle(id, 'none', 'created', `${this.name} (wasm ${manifest.name}@${manifest.version} sha256 ${sha256})`);
+    this.host.load(this);
+  }
+
+  start(): void {
+    this.lifecycle.send('INIT');
+    this.host.pool().init(this.self);
+  }
+
+  activate(batch: readonly Envelope[]): number {
+    const pool = this.host.pool();
+    this.inFlight = batch.slice();
+    for (const envelope of batch) pool.deliver(this.self, envelope);
+    pool.step(this.self);
+    // Handed to the worker; a crash reported at the barrier drops what it did not reach.
+    return batch.length;
+  }
+
+  stop(reason: string): void {
+    if (!this.lifecycle.can('STOP')) return;
+    const wasCreated = this.lifecycle.state === 'created';
+    this.lifecycle.send('STOP', reason);
+    if (wasCreated) {
+      this.host.pool().unload(this.self);
+      return;
+    }
+    this.host.pool().shutdown(this.self);
+  }
+
+  /** Applies what the agent did this tick (or the fault that took its worker down). */
+  apply(output: AgentTickOutput | undefined, fault: WorkerFault | undefined, logger: Logger): void {
+    const kernel = this.kernel;
+    if (fault !== undefined) {
+      this.crash(`${fault.reason}${fault.watchdog ? ' (a nondeterministic fault: replay cannot reproduce it)' : ''}`, 0);
+      return;
+    }
+    if (output !== undefined) {
+      for (const line of output.logs) logger.info({ actor: this.name, level: line.level }, line.text);
+      for (const refusal of output.refused) {
+        kernel.recordRefusal(
+          this.self,
+          refusal.topic,
+          `refused: agent '${this.name}' may not publish to '${kernel.topicName(refusal.topic)}' (not in its manifest's capabilities.publish)`,
+        );
+      }
+      for (const publish of output.publishes) kernel.publishAs(this.self, publish.topic, publish.payload, publish.priority);
+      if (output.crash !== null) {
+        this.crash(`${crashKindName[output.crash.kind]}: ${output.crash.reason}`, output.crash.consumed);
+        return;
+      }
+    }
+    this.inFlight = [];
+    const state = this.lifecycle.state;
+    if (state === 'initializing') this.lifecycle.send('READY');
+    else if (state === 'stopping') {
+      this.lifecycle.send('STOPPED');
+      this.host.forget(this.self);
+      kernel.actorWentDown(this.self);
+    }
+    if (output?.stopRequested === true && this.lifecycle.state === 'running') kernel.stopActor(this.self, 'the agent returned stop (1)');
+  }
+
+  private crash(message: string, consumed: number): void {
+    this.lastCrash = { tick: this.kernel.tick, message };
+    const unprocessed = this.inFlight.slice(consumed);
+    this.inFlight = [];
+    if (unprocessed.length > 0) this.kernel.dropUnprocessed(this.self, unprocessed, 'recipient crashed before processing it');
+    if (this.lifecycle.can('CRASH')) this.lifecycle.send('CRASH', message);
+    this.host.forget(this.self);
+    this.kernel.actorWentDown(this.self);
+  }
+}
+
+export interface WasmHostOptions {
+  workers: number;
+  seed: number;
+  payloadBytesMax: number;
+  watchdogMs?: number;
+  ringCapacityBytes?: number;
+  logger: Logger;
+}
+
+/** Drives the worker pool for one runtime and applies results at each tick's barrier. */
+export class WasmHost implements TickParticipant {
+  private pool_: WasmPool | null = null;
+  private readonly agents = new Map<number, WasmAgentActor>();
+  /** Agents with something to hear back at the next barrier (all loaded ones). */
+  private readonly loaded = new Set<number>();
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly options: WasmHostOptions,
+  ) {}
+
+  /** The pool, started on first use (a system without WASM agents starts no threads). */
+  pool(): WasmPool {
+    this.pool_ ??= new WasmPool({
+      workers: this.options.workers,
+      watchdogMs: this.options.watchdogMs,
+      ringCapacityBytes: this.options.ringCapacityBytes,
+    });
+    return this.pool_;
+  }
+
+  get agentCount(): number {
+    return this.agents.size;
+  }
+
+  load(agent: WasmAgentActor): void {
+    const { definition } = agent;
+    const kernel = this.kernel;
+    const publishTopics = definition.manifest.capabilities.publish.map((name) => kernel.declareTopic(name));
+    const names = [...new Set([...definition.manifest.capabilities.publish, ...definition.manifest.capabilities.subscribe])].sort();
+    this.agents.set(agent.self, agent);
+    this.loaded.add(agent.self);
+    this.pool().load({
+      agentId: agent.self,
+      name: agent.name,
+      module: definition.module,
+      fuelPerStep: definition.manifest.limits.fuelPerStep,
+      callDepthMax: definition.callDepthMax,
+      seed: this.options.seed,
+      incarnation: 0,
+      payloadBytesMax: this.options.payloadBytesMax,
+      publishTopics,
+      topicIds: names.map((name) => [name, kernel.declareTopic(name)]),
+    });
+  }
+
+  forget(agentId: number): void {
+    if (!this.loaded.delete(agentId)) return;
+    this.pool_?.unload(agentId);
+  }
+
+  hasWork(): boolean {
+    return this.pool_ !== null && this.pool_.hasWork();
+  }
+
+  async settle(tick: number): Promise<void> {
+    const { outputs, faults } = await this.pool().barrier(tick);
+    const faultOf = new Map<number, WorkerFault>();
+    for (const fault of faults) {
+      this.options.logger.warn({ worker: fault.worker, agents: fault.agents }, fault.reason);
+      for (const agent of fault.agents) faultOf.set(agent, fault);
+    }
+    const touched = new Set<number>([...outputs.keys(), ...faultOf.keys()]);
+    // Agents whose state moves at the barrier even when they said nothing.
+    for (const [id, agent] of this.agents) {
+      const state = agent.lifecycleState;
+      if (state === 'initializing' || state === 'stopping') touched.add(id);
+    }
+    for (const id of this.kernel.schedulingOrder(touched)) {
+      const agent = this.agents.get(id);
+      if (agent === undefined) continue;
+      agent.apply(outputs.get(id), faultOf.get(id), this.options.logger);
+    }
+  }
+
+  /** Kills a worker now (fault injection, tests); its agents crash at the next barrier. */
+  async killWorker(index: number): Promise<void> {
+    await this.pool().kill(index);
+  }
+
+  async close(): Promise<void> {
+    await this.pool_?.close();
+  }
+}
+
+/** Runtime-level check that a definition was signed by a key this runtime trusts. */
+export function assertTrusted(definition: WasmAgentDefinition, trustedKeyIds: ReadonlySet<string>, allowUnsigned: boolean): void {
+  if (definition.keyId === null) {
+    if (!allowUnsigned) {
+      throw new ConfigError(
+        `agent module '${definition.name}' is unsigned; sign it (lockstep sign) or, for development only, create the runtime with allowUnsigned: true`,
+      );
+    }
+    return;
+  }
+  if (!trustedKeyIds.has(definition.keyId)) {
+    throw new ConfigError(
+      `agent module '${definition.name}' is signed by key ${definition.keyId}, which this runtime does not trust; add its public key to the runtime's trustedKeys`,
+    );
+  }
+}

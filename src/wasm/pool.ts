@@ -1,0 +1,348 @@
+/**
+ * The WASM worker pool: a fixed set of worker threads, each hosting the agents pinned to
+ * it, each joined to the orchestrator by two SharedArrayBuffer rings (commands in, results
+ * out). Per tick the orchestrator queues commands in memory, then `barrier(tick)` streams
+ * them into the rings, drains the results as they come (never blocking its event loop:
+ * Atomics.waitAsync), and returns when every busy worker has reported the tick done.
+ *
+ * Pinning is deterministic (agent id modulo worker count) but nothing depends on it: the
+ * kernel applies the results in (priority desc, actor id) order whatever worker ran them.
+ *
+ * A worker that dies (or that the wall-clock watchdog terminates, the one place lockstep
+ * reads the clock) takes down only its own agents; it is replaced before the barrier
+ * returns. piscina is not used here: a pinned, stateful worker driven over rings gets
+ * nothing from a task queue, and piscina's affinity balancer would wait forever for a
+ * dead pinned worker (NOTES-DEPS); `bench/` keeps piscina as the per-message peer.
+ */
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import type { Envelope } from '../envelope.ts';
+import { ConfigError } from '../errors.ts';
+import { SabRing } from '../ring.ts';
+import { startWorker } from '../workers.ts';
+import {
+  CrashKind,
+  Op,
+  Result,
+  deliverHeaderBytes,
+  readU32,
+  writeU32,
+  type AgentSetup,
+  type CrashKindCode,
+} from './protocol.ts';
+
+/** 1 MiB per direction: a tick's commands for a few hundred agents fit without waiting. */
+export const workerRingBytesDefault = 1 << 20;
+/** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
+export const watchdogMsDefault = 10_000;
+export const workersMax = 64;
+
+export interface WasmPoolOptions {
+  workers: number;
+  ringCapacityBytes?: number;
+  watchdogMs?: number;
+}
+
+export interface AgentTickOutput {
+  publishes: { topic: number; priority: number; payload: Uint8Array }[];
+  refused: { topic: number; code: number }[];
+  logs: { level: number; text: string }[];
+  crash: { kind: CrashKindCode; consumed: number; reason: string } | null;
+  stopRequested: boolean;
+  loaded: { ok: boolean; error: string } | null;
+}
+
+export interface WorkerFault {
+  worker: number;
+  /** The agents that were on it: all crashed. */
+  agents: number[];
+  reason: string;
+  /** True when the wall-clock watchdog fired: a nondeterministic fault. */
+  watchdog: boolean;
+}
+
+export interface BarrierResult {
+  outputs: Map<number, AgentTickOutput>;
+  faults: WorkerFault[];
+}
+
+type Command =
+  | { op: typeof Op.deliver; agent: number; envelope: Envelope }
+  | { op: typeof Op.init | typeof Op.shutdown | typeof Op.unload | typeof Op.step; agent: number }
+  | { op: typeof Op.load; agent: number; token: number };
+
+class PoolWorker {
+  readonly toWorker: SabRing;
+  readonly fromWorker: SabRing;
+  readonly port: MessagePort;
+  readonly worker: Worker;
+  readonly agents = new Set<number>();
+  commands: Command[] = [];
+  exited: Promise<string>;
+  alive = true;
+
+  constructor(
+    readonly index: number,
+    ringBytes: number,
+  ) {
+    this.toWorker = SabRing.create(ringBytes);
+    this.fromWorker = SabRing.create(ringBytes);
+    const channel = new MessageChannel();
+    this.port = channel.port1;
+    // From sources (tsx, tests) the worker is host-worker.ts; from the build, host-worker.js.
+    const entry = new URL(import.meta.url.endsWith('.ts') ? './host-worker.ts' : './host-worker.js', import.meta.url);
+    this.worker = startWorker(entry, {
+      workerData: { toWorker: this.toWorker.buffer, fromWorker: this.fromWorker.buffer, port: channel.port2 },
+      transferList: [channel.port2],
+    });
+    // The pool must never keep a process alive on its own.
+    this.worker.unref();
+    this.port.unref();
+    this.exited = new Promise((resolve) => {
+      this.worker.once('error', (error) => resolve(`worker ${index} failed: ${error.message}`));
+      this.worker.once('exit', (code) => resolve(`worker ${index} exited with code ${code}`));
+    });
+    void this.exited.then(() => {
+      this.alive = false;
+    });
+  }
+}
+
+function emptyOutput(): AgentTickOutput {
+  return { publishes: [], refused: [], logs: [], crash: null, stopRequested: false, loaded: null };
+}
+
+const utf8 = new TextDecoder();
+
+export class WasmPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly agentWorker = new Map<number, PoolWorker>();
+  private readonly ringBytes: number;
+  private readonly watchdogMs: number;
+  private nextToken = 1;
+  private scratch = new Uint8Array(4096);
+  private closed = false;
+
+  constructor(options: WasmPoolOptions) {
+    if (!(Number.isInteger(options.workers) && options.workers >= 1 && options.workers <= workersMax)) {
+      throw new ConfigError(`workers must be an integer in 1..${workersMax}, got ${options.workers}`);
+    }
+    this.ringBytes = options.ringCapacityBytes ?? workerRingBytesDefault;
+    this.watchdogMs = options.watchdogMs ?? watchdogMsDefault;
+    for (let i = 0; i < options.workers; i++) this.workers.push(new PoolWorker(i, this.ringBytes));
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** The worker an agent runs on: a fixed rule, so a rerun pins the same way. */
+  workerOf(agentId: number): number {
+    return agentId % this.workers.length;
+  }
+
+  /** Queues an agent's module for its worker; the LOADED result comes at the next barrier. */
+  load(setup: Omit<AgentSetup, 'token'>): void {
+    const worker = this.workers[this.workerOf(setup.agentId)]!;
+    const token = this.nextToken++;
+    // Posted now, before the LOAD record is written at the barrier: the worker finds it waiting.
+    worker.port.postMessage({ ...setup, token } satisfies AgentSetup);
+    worker.agents.add(setup.agentId);
+    this.agentWorker.set(setup.agentId, worker);
+    worker.commands.push({ op: Op.load, agent: setup.agentId, token });
+  }
+
+  init(agentId: number): void {
+    this.queue({ op: Op.init, agent: agentId });
+  }
+
+  deliver(agentId: number, envelope: Envelope): void {
+    this.queue({ op: Op.deliver, agent: agentId, envelope });
+  }
+
+  step(agentId: number): void {
+    this.queue({ op: Op.step, agent: agentId });
+  }
+
+  shutdown(agentId: number): void {
+    this.queue({ op: Op.shutdown, agent: agentId });
+  }
+
+  /** Forgets an agent (after a crash); its instance is dropped at the next barrier. */
+  unload(agentId: number): void {
+    const worker = this.agentWorker.get(agentId);
+    if (worker === undefined) return;
+    worker.commands.push({ op: Op.unload, agent: agentId });
+    worker.agents.delete(agentId);
+    this.agentWorker.delete(agentId);
+  }
+
+  hasWork(): boolean {
+    return this.workers.some((worker) => worker.commands.length > 0);
+  }
+
+  private queue(command: Command): void {
+    const worker = this.agentWorker.get(command.agent);
+    if (worker === undefined) throw new Error(`assertion failed: agent ${command.agent} is not loaded in the pool`);
+    worker.commands.push(command);
+  }
+
+  /**
+   * Runs tick `tick` on every worker that has commands and collects what the agents did.
+   * Resolves when all of them are done, or have died (reported as faults, and replaced).
+   */
+  async barrier(tick: number): Promise<BarrierResult> {
+    const outputs = new Map<number, AgentTickOutput>();
+    const faults: WorkerFault[] = [];
+    const busy = this.workers.filter((worker) => worker.commands.length > 0);
+    await Promise.all(busy.map((worker) => this.runWorker(worker, tick, outputs, faults)));
+    for (const fault of faults) {
+      for (const agent of fault.agents) outputs.delete(agent);
+      await this.replace(fault.worker);
+    }
+    return { outputs, faults };
+  }
+
+  private async runWorker(worker: PoolWorker, tick: number, outputs: Map<number, AgentTickOutput>, faults: WorkerFault[]): Promise<void> {
+    const commands = worker.commands;
+    worker.commands = [];
+    let next = -1; // -1: TICK_BEGIN still to write; commands.length: TICK_END still to write
+    let done = false;
+    let watchdogFired = false;
+    const watchdog = setTimeout(() => {
+      watchdogFired = true;
+      void worker.worker.terminate();
+    }, this.watchdogMs);
+    try {
+      while (!done) {
+        if (!worker.alive) throw new Error(await worker.exited);
+        // Write as much as fits, then publish it with one store of head.
+        let pendingBytes = 0;
+        while (next <= commands.length) {
+          const record = this.encode(commands, next, tick);
+          if (!worker.toWorker.tryWrite(record)) {
+            pendingBytes = record.length;
+            break;
+          }
+          next++;
+        }
+        worker.toWorker.flush();
+        worker.fromWorker.drain((view) => {
+          if (this.decode(view, outputs) === tick) done = true;
+        });
+        if (done) break;
+        // Wait for results, or for room to write the rest; both sides always make progress.
+        const waits: Promise<unknown>[] = [worker.fromWorker.waitReadable(), worker.exited];
+        if (next <= commands.length) waits.push(worker.toWorker.waitWritable(pendingBytes));
+        await Promise.race(waits);
+      }
+    } catch (error) {
+      faults.push({
+        worker: worker.index,
+        agents: [...worker.agents],
+        reason: watchdogFired
+          ? `watchdog: worker ${worker.index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated`
+          : (error as Error).message,
+        watchdog: watchdogFired,
+      });
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
+
+  private encode(commands: Command[], index: number, tick: number): Uint8Array {
+    if (index < 0 || index >= commands.length) {
+      const record = this.scratchOf(12);
+      writeU32(record, 0, index < 0 ? Op.tickBegin : Op.tickEnd);
+      writeU32(record, 4, 0);
+      writeU32(record, 8, tick >>> 0);
+      return record.subarray(0, 12);
+    }
+    const command = commands[index]!;
+    if (command.op === Op.deliver) {
+      const envelope = command.envelope;
+      const length = deliverHeaderBytes + envelope.payload.length;
+      const record = this.scratchOf(length);
+      writeU32(record, 0, Op.deliver);
+      writeU32(record, 4, command.agent);
+      writeU32(record, 8, envelope.topic);
+      writeU32(record, 12, envelope.sender);
+      writeU32(record, 16, envelope.seq >>> 0);
+      writeU32(record, 20, envelope.priority);
+      record.set(envelope.payload, deliverHeaderBytes);
+      return record.subarray(0, length);
+    }
+    const record = this.scratchOf(12);
+    writeU32(record, 0, command.op);
+    writeU32(record, 4, command.agent);
+    writeU32(record, 8, command.op === Op.load ? command.token : command.op === Op.step ? tick >>> 0 : 0);
+    return record.subarray(0, 12);
+  }
+
+  private scratchOf(bytes: number): Uint8Array {
+    if (this.scratch.length < bytes) this.scratch = new Uint8Array(Math.max(bytes, this.scratch.length * 2));
+    return this.scratch;
+  }
+
+  /** Folds one result record into `outputs`; returns the tick of a TICK_DONE, else -1. */
+  private decode(view: Uint8Array, outputs: Map<number, AgentTickOutput>): number {
+    const op = readU32(view, 0);
+    const agent = readU32(view, 4);
+    if (op === Result.tickDone) return readU32(view, 8);
+    let output = outputs.get(agent);
+    if (output === undefined) {
+      output = emptyOutput();
+      outputs.set(agent, output);
+    }
+    switch (op) {
+      case Result.publish:
+        output.publishes.push({ topic: readU32(view, 8), priority: readU32(view, 12), payload: view.slice(16) });
+        break;
+      case Result.refused:
+        output.refused.push({ topic: readU32(view, 8), code: readU32(view, 12) });
+        break;
+      case Result.log:
+        output.logs.push({ level: readU32(view, 8), text: utf8.decode(view.subarray(12)) });
+        break;
+      case Result.crash:
+        output.crash = { kind: readU32(view, 8) as CrashKindCode, consumed: readU32(view, 12), reason: utf8.decode(view.subarray(16)) };
+        break;
+      case Result.stop:
+        output.stopRequested = true;
+        break;
+      case Result.loaded:
+        output.loaded = { ok: readU32(view, 8) === 1, error: utf8.decode(view.subarray(12)) };
+        if (!output.loaded.ok) output.crash = { kind: CrashKind.instantiate, consumed: 0, reason: output.loaded.error };
+        break;
+      default:
+        throw new Error(`assertion failed: unknown result opcode ${op}`);
+    }
+    return -1;
+  }
+
+  /** Starts a fresh worker in place of a dead one; its agents are gone (they crashed). */
+  private async replace(index: number): Promise<void> {
+    const dead = this.workers[index]!;
+    for (const agent of dead.agents) this.agentWorker.delete(agent);
+    if (dead.alive) await dead.worker.terminate();
+    if (this.closed) return;
+    this.workers[index] = new PoolWorker(index, this.ringBytes);
+  }
+
+  /** Kills worker `index` now (fault injection and tests); the next barrier reports it. */
+  async kill(index: number): Promise<void> {
+    const worker = this.workers[index];
+    if (worker === undefined) throw new ConfigError(`no worker ${index}; the pool has ${this.workers.length}`);
+    await worker.worker.terminate();
+    await worker.exited;
+  }
+
+  /** Agents currently pinned to worker `index`. */
+  agentsOn(index: number): number[] {
+    return [...(this.workers[index]?.agents ?? [])];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((worker) => worker.worker.terminate()));
+  }
+}

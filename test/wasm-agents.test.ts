@@ -1,0 +1,181 @@
+// WASM agents end to end: real signed modules from actors/agents/build, admitted, metered,
+// run on real worker threads, driven through the runtime.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadWasmAgent, wasmAgentFromParts, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import { createRuntime, defineActor, defineSystem, readLog, type Runtime, type SystemBuilder } from '../src/index.ts';
+import { wat } from './fixtures/wat.ts';
+
+const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');
+const agentPath = (name: string) => fileURLToPath(new URL(`../actors/agents/build/${name}.wasm`, import.meta.url));
+const load = (name: string) => loadWasmAgent(agentPath(name), { trustedKeysPem: [devKey] });
+const u32 = (value: number) => new Uint8Array(new Uint32Array([value]).buffer);
+const readU32 = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+
+const collector = defineActor({
+  name: 'collector',
+  subscribe: (args: { topics: string[] }) => args.topics,
+  init: () => [] as string[],
+  receive: (seen, message, ctx) => {
+    seen.push(`${ctx.tick}:${message.topicName}:${ctx.name === '' ? '' : readU32(message.payload)}`);
+    return seen;
+  },
+});
+
+const runtimes: Runtime[] = [];
+function start(setup: (builder: SystemBuilder) => void, options: { workers?: number; allowUnsigned?: boolean; topics?: string[] } = {}): Runtime {
+  const runtime = createRuntime(defineSystem({ name: 'wasm-test', topics: options.topics, setup }), {
+    seed: 5,
+    level: 'full',
+    trustedKeys: [devKey],
+    workers: options.workers ?? 2,
+    allowUnsigned: options.allowUnsigned,
+  });
+  runtimes.push(runtime);
+  return runtime;
+}
+
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((runtime) => runtime.abandon()));
+});
+
+function crashOf(runtime: Runtime, name: string): string | undefined {
+  return runtime.snapshot().actors.find((actor) => actor.name === name)?.lastCrash?.message;
+}
+
+describe('WASM agents on the worker pool', () => {
+  it('runs a signed AssemblyScript counter: init, messages, step, publish', async () => {
+    const counter = await load('counter');
+    const runtime = start((s) => {
+      s.spawn(counter, { name: 'counter' });
+      s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+    });
+    await runtime.stepAsync(); // tick 1: init on the worker; running at the barrier
+    expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['running', 'running']);
+    for (const value of [3, 4, 5]) runtime.inject('numbers', u32(value));
+    await runtime.stepAsync(); // tick 2: delivered, counted, count published
+    runtime.inject('numbers', u32(9));
+    await runtime.runAsync(3);
+    expect(runtime.actorState<string[]>('sink')).toEqual(['3:counts:3', '4:counts:4']);
+  });
+
+  it('rallies ping and pong between agents on different workers', async () => {
+    const [ping, pong] = await Promise.all([load('ping'), load('pong')]);
+    const runtime = start((s) => {
+      s.spawn(ping, { name: 'ping' }); // id 1 → worker 1
+      s.spawn(pong, { name: 'pong' }); // id 2 → worker 0
+      s.spawn(collector, { name: 'watch', args: { topics: ['ping', 'pong'] } });
+    });
+    await runtime.runAsync(8);
+    const seen = runtime.actorState<string[]>('watch')!;
+    // Ping serves 0 in init (tick 1); each hop adds one, a tick per hop.
+    expect(seen.slice(0, 4)).toEqual(['2:ping:0', '3:pong:1', '4:ping:2', '5:pong:3']);
+  });
+
+  it('stops a runaway agent by fuel at the same point every run, and the others go on', async () => {
+    const [spinner, counter] = await Promise.all([load('spinner'), load('counter')]);
+    const once = async () => {
+      const runtime = start((s) => {
+        s.spawn(spinner, { name: 'spinner' });
+        s.spawn(counter, { name: 'counter' });
+        s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+      });
+      runtime.inject('numbers', u32(1));
+      await runtime.runAsync(4);
+      runtime.inject('numbers', u32(2));
+      await runtime.runAsync(2);
+      const chain = await runtime.closeAsync();
+      return { runtime, chain };
+    };
+    const first = await once();
+    const second = await once();
+    expect(crashOf(first.runtime, 'spinner')).toMatch(/^fuel exhausted: fuel exhausted: the agent used more than its 200000 fuel this tick/);
+    expect(first.runtime.actorState<string[]>('sink')).toEqual(['3:counts:1', '6:counts:2']);
+    expect(second.chain).toBe(first.chain);
+    const crashTick = readLog(first.runtime.logBytes()).ticks.find((t) => t.lifecycle.some((e) => e.to === 'crashed'))?.tick;
+    expect(crashTick).toBe(2);
+  });
+
+  it('crashes only the agent that traps, loops, recurses, grows memory or returns an unknown code', async () => {
+    const names = ['bad_init', 'bad_code', 'grower', 'recursor'] as const;
+    const definitions = await Promise.all(names.map(load));
+    const counter = await load('counter');
+    const runtime = start((s) => {
+      definitions.forEach((definition, i) => s.spawn(definition, { name: names[i] }));
+      s.spawn(counter, { name: 'counter' });
+      s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+    });
+    await runtime.runAsync(3);
+    runtime.inject('numbers', u32(1));
+    await runtime.runAsync(2);
+    expect(crashOf(runtime, 'bad_init')).toMatch(/^trap: trap: .*unreachable/);
+    expect(crashOf(runtime, 'bad_code')).toMatch(/unknown return code 7; ABI v1 knows 0 \(ok\), 1 \(stop\) and negative errors/);
+    expect(crashOf(runtime, 'grower')).toMatch(/^trap: /);
+    expect(crashOf(runtime, 'recursor')).toMatch(/^call depth exceeded: call depth exceeded 1000 frames/);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
+    expect(runtime.actorState<string[]>('sink')).toEqual(['5:counts:1']);
+  });
+
+  it('refuses at run time, and logs, a publish to a topic the manifest does not declare', async () => {
+    // Publishes to topic id 0 (the first inbox), which its manifest does not grant.
+    const bytes = wat(`(module
+      (import "lockstep" "publish" (func $publish (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1 1)
+      (global $result (mut i32) (i32.const 0))
+      (func (export "lockstep_abi_version") (result i32) i32.const 1)
+      (func (export "agent_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "agent_init") (result i32) i32.const 0)
+      (func (export "agent_receive") (param i32 i32) (result i32) i32.const 0)
+      (func (export "agent_step") (param i32) (result i32)
+        (call $publish (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 0)))
+      (func (export "agent_shutdown") (result i32) i32.const 0))`);
+    const manifest = { name: 'sneaky', version: '1.0.0', abi: 1 as const, capabilities: { publish: ['allowed'], subscribe: [], models: [] }, limits: { fuelPerStep: 10_000, memoryPages: 1 } };
+    const sneaky = await wasmAgentFromParts({ name: 'sneaky.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
+    const runtime = start((s) => s.spawn(sneaky, { name: 'sneaky' }), { allowUnsigned: true });
+    await runtime.runAsync(3);
+    const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
+    const refusals = log.ticks.flatMap((t) => t.drops).filter((d) => d.reason.includes('capabilities.publish'));
+    // Step returned -1 (the refusal), an agent error: refused once, then crashed.
+    expect(refusals.map((d) => d.reason)).toEqual(["refused: agent 'sneaky' may not publish to 'actor/1' (not in its manifest's capabilities.publish)"]);
+    expect(crashOf(runtime, 'sneaky')).toMatch(/agent error -1/);
+  });
+
+  it('takes down only the agents of a worker that dies, replaces the worker, and runs on', async () => {
+    const [pingA, counter] = await Promise.all([load('ping'), load('counter')]);
+    const runtime = start(
+      (s) => {
+        s.spawn(pingA, { name: 'ping' }); // id 1 → worker 1
+        s.spawn(counter, { name: 'counter' }); // id 2 → worker 0
+        s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+      },
+      { topics: ['pong'] },
+    );
+    await runtime.runAsync(2);
+    await runtime.killWorker(1);
+    runtime.inject('numbers', u32(1));
+    await runtime.runAsync(2);
+    expect(crashOf(runtime, 'ping')).toMatch(/worker 1 exited/);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
+    expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
+    // The replacement worker takes new agents.
+    const late = await load('counter');
+    runtime.spawn(late, { name: 'late-counter' }); // id 4 → worker 0; id 3 is the sink
+    const pong = await load('pong');
+    runtime.spawn(pong, { name: 'late-pong' }); // id 5 → worker 1, the replacement
+    await runtime.runAsync(2);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'late-pong')?.lifecycle).toBe('running');
+  });
+
+  it('refuses to spawn a module signed by a key the runtime does not trust', async () => {
+    const counter = await load('counter');
+    const system = defineSystem({ name: 'untrusted', setup: (s) => s.spawn(counter, { name: 'c' }) });
+    expect(() => createRuntime(system)).toThrow(/signed by key [0-9a-f]{16}, which this runtime does not trust; add its public key to the runtime's trustedKeys/);
+  });
+
+  it('needs stepAsync for a system with WASM agents, and says so', async () => {
+    const counter: WasmAgentDefinition = await load('counter');
+    const runtime = start((s) => s.spawn(counter, { name: 'c' }));
+    expect(() => runtime.step()).toThrow(/WASM agents.*use stepAsync\/runAsync/);
+  });
+});
