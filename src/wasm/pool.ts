@@ -35,6 +35,8 @@ export const workerRingBytesDefault = 1 << 20;
 /** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
 export const watchdogMsDefault = 10_000;
 export const workersMax = 64;
+/** Polls of the result ring before waiting asynchronously: a few tens of microseconds. */
+const resultSpinPolls = 2_000;
 
 export interface WasmPoolOptions {
   workers: number;
@@ -226,9 +228,14 @@ export class WasmPool {
           next++;
         }
         worker.toWorker.flush();
-        worker.fromWorker.drain((view) => {
-          if (this.decode(view, outputs) === tick) done = true;
-        });
+        // A short tick answers within microseconds; polling for it a bounded number of
+        // times is far cheaper than an Atomics.waitAsync wake-up through the event loop.
+        for (let poll = 0; poll < resultSpinPolls && !done; poll++) {
+          worker.fromWorker.drain((view) => {
+            if (this.decode(view, outputs) === tick) done = true;
+          });
+          if (next <= commands.length && worker.toWorker.usedBytes() + pendingBytes + 4 <= this.ringBytes) break;
+        }
         if (done) break;
         // Wait for results, or for room to write the rest; both sides always make progress.
         const waits: Promise<unknown>[] = [worker.fromWorker.waitReadable(), worker.exited];
