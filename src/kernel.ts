@@ -218,6 +218,8 @@ export class Kernel {
   private readonly admitted: Slot[] = [];
   private current: Slot | null = null;
   private inTick = false;
+  /** Set while publishing a payload the kernel already owns (see publishAs). */
+  private payloadOwned = false;
   private participant: TickParticipant | null = null;
   private externalSeq = 0;
 
@@ -408,7 +410,7 @@ export class Kernel {
       return { ok: false, reason: 'mailbox_full', actor: full.actor.name, capacity: full.capacity };
     }
     // A copy, so a sender that reuses its buffer cannot change a message in flight.
-    const bytes = payload.slice();
+    const bytes = this.payloadOwned ? payload : payload.slice();
     const seq = ++slot.seq;
     const hash = this.hashScratch;
     hashEnvelope(topic.id, slot.id, seq, priority, bytes, hash);
@@ -754,16 +756,21 @@ export class Kernel {
 
   // ── for the tick participant ─────────────────────────────────────────────────────
 
-  /** Publishes as `actorId` (results applied at the barrier); same rules as `publish`. */
+  /**
+   * Publishes as `actorId` (results applied at the barrier); same rules as `publish`.
+   * `payload` must be a copy the kernel may keep (it is not copied again).
+   */
   publishAs(actorId: number, topicId: number, payload: Uint8Array, priority: number): PublishResult {
     const slot = this.slots[actorId];
     if (slot === undefined) throw new Error(`assertion failed: no actor ${actorId}`);
     const previous = this.current;
     this.current = slot;
+    this.payloadOwned = true;
     try {
       return this.publish(topicId, payload, priority);
     } finally {
       this.current = previous;
+      this.payloadOwned = false;
     }
   }
 

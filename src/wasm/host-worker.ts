@@ -38,11 +38,18 @@ const loadWaitMs = 5_000;
 class Agent {
   exports!: WebAssembly.Exports;
   memory!: WebAssembly.Memory;
+  /** A view of the agent's memory, renewed when a memory.grow detaches the old buffer. */
+  bytes = new Uint8Array(0);
+  alloc!: (len: number) => number;
+  receive!: (ptr: number, len: number) => number;
   fuel: WebAssembly.Global | null = null;
   depth: WebAssembly.Global | null = null;
   crashed = false;
   /** The tick whose fuel budget is loaded; the budget is per agent per tick. */
   fuelTick = -1;
+  /** Messages handed over in the current tick (for the crash report). */
+  consumed = 0;
+  consumedTick = -1;
   readonly random: Random;
   readonly publishAllowed: Set<number>;
   readonly topicIds: Map<string, number>;
@@ -51,6 +58,12 @@ class Agent {
     this.random = new Random(setup.seed, setup.agentId, setup.incarnation);
     this.publishAllowed = new Set(setup.publishTopics);
     this.topicIds = new Map(setup.topicIds);
+  }
+
+  view(): Uint8Array {
+    const buffer = this.memory.buffer;
+    if (this.bytes.buffer !== buffer) this.bytes = new Uint8Array(buffer);
+    return this.bytes;
   }
 }
 
@@ -83,6 +96,20 @@ function emitWords(op: number, agentId: number, words: readonly number[], tail?:
   emit(record);
 }
 
+/** PUBLISH record straight from agent memory: no intermediate view for small payloads. */
+function emitPublish(agent: Agent, topic: number, priority: number, ptr: number, len: number): void {
+  const length = 16 + len;
+  const record = scratchOf(length);
+  writeU32(record, 0, Result.publish);
+  writeU32(record, 4, agent.setup.agentId);
+  writeU32(record, 8, topic);
+  writeU32(record, 12, priority);
+  const memory = agent.view();
+  if (len <= 64) for (let i = 0; i < len; i++) record[16 + i] = memory[ptr + i]!;
+  else record.set(memory.subarray(ptr, ptr + len), 16);
+  emit(record.subarray(0, length));
+}
+
 function crash(agent: Agent, kind: CrashKindCode, consumed: number, reason: string): void {
   agent.crashed = true;
   emitWords(Result.crash, agent.setup.agentId, [kind, consumed], utf8Encoder.encode(reason.slice(0, 2000)));
@@ -100,8 +127,7 @@ function imports(agent: Agent): WebAssembly.Imports {
         if (len > agent.setup.payloadBytesMax) return -2;
         if (!inBounds(ptr, len)) return -3;
         if (priority < 0 || priority > 255) return -4;
-        const payload = new Uint8Array(agent.memory.buffer, ptr, len);
-        emitWords(Result.publish, agent.setup.agentId, [topic >>> 0, priority], payload);
+        emitPublish(agent, topic >>> 0, priority, ptr, len);
         return 0;
       },
       topic(ptr: number, len: number): number {
@@ -140,6 +166,8 @@ function load(agentId: number, token: number): void {
     const instance = new WebAssembly.Instance(setup.module, imports(agent));
     agent.exports = instance.exports;
     agent.memory = instance.exports.memory as WebAssembly.Memory;
+    agent.alloc = instance.exports.agent_alloc as (len: number) => number;
+    agent.receive = instance.exports.agent_receive as (ptr: number, len: number) => number;
     agent.fuel = (instance.exports[fuelGlobalExport] as WebAssembly.Global | undefined) ?? null;
     agent.depth = (instance.exports[depthGlobalExport] as WebAssembly.Global | undefined) ?? null;
   } catch (error) {
@@ -150,31 +178,29 @@ function load(agentId: number, token: number): void {
   emitWords(Result.loaded, agentId, [1]);
 }
 
-/**
- * Calls into the agent, first topping its fuel up to the per-tick budget if this is its
- * first call of the tick. Returns the agent's code, or null after a crash (reported).
- */
-function call(agent: Agent, consumed: number, run: () => unknown): number | null {
-  if (agent.fuelTick !== currentTick) {
-    agent.fuelTick = currentTick;
-    if (agent.fuel !== null) agent.fuel.value = BigInt(agent.setup.fuelPerStep);
+/** Tops the agent's fuel up to its per-tick budget on its first call of the tick. */
+function prepare(agent: Agent): void {
+  if (agent.fuelTick === currentTick) return;
+  agent.fuelTick = currentTick;
+  if (agent.fuel !== null) agent.fuel.value = BigInt(agent.setup.fuelPerStep);
+}
+
+/** Classifies a trap (reading the metering globals) and reports the crash. */
+function trapped(agent: Agent, consumed: number, error: unknown): null {
+  const fuelLeft = agent.fuel === null ? 1n : (agent.fuel.value as bigint);
+  const depth = agent.depth === null ? 0 : (agent.depth.value as number);
+  if (fuelLeft < 0n) {
+    crash(agent, CrashKind.fuelExhausted, consumed, `fuel exhausted: the agent used more than its ${agent.setup.fuelPerStep} fuel this tick`);
+  } else if (depth > agent.setup.callDepthMax) {
+    crash(agent, CrashKind.callDepthExceeded, consumed, `call depth exceeded ${agent.setup.callDepthMax} frames`);
+  } else {
+    crash(agent, CrashKind.trap, consumed, `trap: ${(error as Error).message}`);
   }
-  if (agent.depth !== null) agent.depth.value = 0;
-  let code: number;
-  try {
-    code = Number(run());
-  } catch (error) {
-    const fuelLeft = agent.fuel === null ? 1n : (agent.fuel.value as bigint);
-    const depth = agent.depth === null ? 0 : (agent.depth.value as number);
-    if (fuelLeft < 0n) {
-      crash(agent, CrashKind.fuelExhausted, consumed, `fuel exhausted: the agent used more than its ${agent.setup.fuelPerStep} fuel this tick`);
-    } else if (depth > agent.setup.callDepthMax) {
-      crash(agent, CrashKind.callDepthExceeded, consumed, `call depth exceeded ${agent.setup.callDepthMax} frames`);
-    } else {
-      crash(agent, CrashKind.trap, consumed, `trap: ${(error as Error).message}`);
-    }
-    return null;
-  }
+  return null;
+}
+
+/** Acts on an ABI return code; returns it, or null after a crash (reported). */
+function outcome(agent: Agent, consumed: number, code: number): number | null {
   if (code === 0) return 0;
   if (code === 1) {
     emitWords(Result.stop, agent.setup.agentId, []);
@@ -185,31 +211,54 @@ function call(agent: Agent, consumed: number, run: () => unknown): number | null
   return null;
 }
 
-/** Messages handed to each agent in the current tick (for the crash report). */
-const consumedThisTick = new Map<number, number>();
+/**
+ * Calls into the agent (fuel topped up first). Returns the agent's code, or null after a
+ * crash (reported). The metered code restores the depth global on every way out, so it
+ * only needs resetting after a trap, and a trap ends the agent.
+ */
+function call(agent: Agent, consumed: number, run: () => unknown): number | null {
+  prepare(agent);
+  let code: number;
+  try {
+    code = Number(run());
+  } catch (error) {
+    return trapped(agent, consumed, error);
+  }
+  return outcome(agent, consumed, code);
+}
 
+/** The hot path: one inbound message, copied into the agent's inbox, then agent_receive. */
 function deliver(agent: Agent, record: Uint8Array): void {
-  const consumed = (consumedThisTick.get(agent.setup.agentId) ?? 0) + 1;
-  consumedThisTick.set(agent.setup.agentId, consumed);
-  const payloadBytes = record.length - 24;
-  const total = messageHeaderBytes + payloadBytes;
-  const alloc = agent.exports.agent_alloc as (len: number) => number;
-  const receive = agent.exports.agent_receive as (ptr: number, len: number) => number;
-  let ptr = 0;
-  const allocated = call(agent, consumed, () => {
-    ptr = alloc(total);
-    return 0;
-  });
-  if (allocated === null) return;
-  const memory = new Uint8Array(agent.memory.buffer);
+  if (agent.consumedTick !== currentTick) {
+    agent.consumedTick = currentTick;
+    agent.consumed = 0;
+  }
+  const consumed = ++agent.consumed;
+  const total = messageHeaderBytes + record.length - 24;
+  prepare(agent);
+  let ptr: number;
+  try {
+    ptr = agent.alloc(total);
+  } catch (error) {
+    trapped(agent, consumed, error);
+    return;
+  }
+  const memory = agent.view();
   if (ptr < 0 || ptr + total > memory.length) {
     crash(agent, CrashKind.trap, consumed, `agent_alloc(${total}) returned ${ptr}, outside memory`);
     return;
   }
-  // topic, sender, seq, priority: the 16 bytes after op and agent id.
-  memory.set(record.subarray(8, 24), ptr);
-  memory.set(record.subarray(24), ptr + messageHeaderBytes);
-  call(agent, consumed, () => receive(ptr, total));
+  // topic, sender, seq, priority: the 16 bytes after op and agent id, then the payload.
+  if (total <= 96) for (let i = 0; i < total; i++) memory[ptr + i] = record[8 + i]!;
+  else memory.set(record.subarray(8), ptr);
+  let code: number;
+  try {
+    code = agent.receive(ptr, total);
+  } catch (error) {
+    trapped(agent, consumed, error);
+    return;
+  }
+  if (code !== 0) outcome(agent, consumed, code);
 }
 
 function handle(record: Uint8Array): void {
@@ -220,7 +269,6 @@ function handle(record: Uint8Array): void {
     return;
   }
   if (op === Op.tickEnd) {
-    consumedThisTick.clear();
     emitWords(Result.tickDone, 0, [readU32(record, 8)]);
     outbound.flush();
     return;
@@ -236,7 +284,7 @@ function handle(record: Uint8Array): void {
     return;
   }
   if (agent.crashed) return;
-  const consumed = consumedThisTick.get(agentId) ?? 0;
+  const consumed = agent.consumedTick === currentTick ? agent.consumed : 0;
   switch (op) {
     case Op.init:
       // Init gets a budget of its own; the agent's first tick gets a fresh one.
@@ -270,7 +318,7 @@ function handle(record: Uint8Array): void {
  * so a worker that keeps polling that long starts the next tick at once. Bounded, so an
  * idle pool goes to sleep.
  */
-const idleSpinPolls = 5_000;
+const idleSpinPolls = 2_000;
 
 for (;;) {
   let handled = inbound.drain(handle);

@@ -14,6 +14,7 @@
  * nothing from a task queue, and piscina's affinity balancer would wait forever for a
  * dead pinned worker (NOTES-DEPS); `bench/` keeps piscina as the per-message peer.
  */
+import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Envelope } from '../envelope.ts';
 import { ConfigError } from '../errors.ts';
@@ -35,8 +36,28 @@ export const workerRingBytesDefault = 1 << 20;
 /** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
 export const watchdogMsDefault = 10_000;
 export const workersMax = 64;
-/** Polls of the result ring before waiting asynchronously: a few tens of microseconds. */
-const resultSpinPolls = 2_000;
+/** Longest single asynchronous wait before polling every worker again. */
+const waitSliceMs = 1;
+/**
+ * Rounds of polling the workers before waiting asynchronously. With a core to spare, a
+ * long poll (tens of microseconds) beats an Atomics.waitAsync wake-up through the event
+ * loop; when the busy workers already fill every core, polling only takes CPU from them.
+ */
+const resultSpinPollsSpareCore = 2_000;
+const resultSpinPollsNoSpareCore = 50;
+const cores = availableParallelism();
+/** Commands written per worker per round: small enough that workers start while the rest is encoded. */
+const chunkRecords = 128;
+
+interface WorkerRun {
+  worker: PoolWorker;
+  commands: Command[];
+  /** Next command to write: -1 is TICK_BEGIN, commands.length is TICK_END. */
+  next: number;
+  /** Bytes of the record that did not fit, to wait for room for. */
+  pendingBytes: number;
+  done: boolean;
+}
 
 export interface WasmPoolOptions {
   workers: number;
@@ -191,12 +212,65 @@ export class WasmPool {
   /**
    * Runs tick `tick` on every worker that has commands and collects what the agents did.
    * Resolves when all of them are done, or have died (reported as faults, and replaced).
+   *
+   * One loop serves all busy workers: commands go out in chunks so every worker starts
+   * early and works while the orchestrator still encodes, results are drained as they
+   * arrive, and only when no worker can make progress does it wait (Atomics.waitAsync).
    */
   async barrier(tick: number): Promise<BarrierResult> {
     const outputs = new Map<number, AgentTickOutput>();
     const faults: WorkerFault[] = [];
-    const busy = this.workers.filter((worker) => worker.commands.length > 0);
-    await Promise.all(busy.map((worker) => this.runWorker(worker, tick, outputs, faults)));
+    const runs: WorkerRun[] = this.workers
+      .filter((worker) => worker.commands.length > 0)
+      .map((worker) => {
+        const run: WorkerRun = { worker, commands: worker.commands, next: -1, pendingBytes: 0, done: false };
+        worker.commands = [];
+        return run;
+      });
+    const spinPolls = runs.length < cores ? resultSpinPollsSpareCore : resultSpinPollsNoSpareCore;
+    let watchdogFired = false;
+    const watchdog = setTimeout(() => {
+      watchdogFired = true;
+      for (const run of runs) if (!run.done) void run.worker.worker.terminate();
+    }, this.watchdogMs);
+    const fail = (run: WorkerRun, reason: string) => {
+      run.done = true;
+      faults.push({
+        worker: run.worker.index,
+        agents: [...run.worker.agents],
+        reason: watchdogFired ? `watchdog: worker ${run.worker.index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated` : reason,
+        watchdog: watchdogFired,
+      });
+    };
+    try {
+      for (;;) {
+        let pending = 0;
+        for (let poll = 0; poll < spinPolls; poll++) {
+          pending = 0;
+          for (const run of runs) {
+            if (run.done) continue;
+            if (!run.worker.alive) {
+              fail(run, await run.worker.exited);
+              continue;
+            }
+            this.writeChunk(run, tick);
+            run.worker.fromWorker.drain((view) => {
+              if (this.decode(view, outputs) === tick) run.done = true;
+            });
+            if (!run.done) pending++;
+          }
+          if (pending === 0) break;
+        }
+        if (pending === 0) break;
+        // No worker answered within the polls: sleep on the first pending worker's results,
+        // bounded, then poll all of them again. One waiter at a time: a waiter left pending
+        // would make every flush on the other side pay for a notify.
+        const first = runs.find((run) => !run.done)!;
+        await Promise.race([first.worker.fromWorker.waitReadable(waitSliceMs), first.worker.exited]);
+      }
+    } finally {
+      clearTimeout(watchdog);
+    }
     for (const fault of faults) {
       for (const agent of fault.agents) outputs.delete(agent);
       await this.replace(fault.worker);
@@ -204,56 +278,21 @@ export class WasmPool {
     return { outputs, faults };
   }
 
-  private async runWorker(worker: PoolWorker, tick: number, outputs: Map<number, AgentTickOutput>, faults: WorkerFault[]): Promise<void> {
-    const commands = worker.commands;
-    worker.commands = [];
-    let next = -1; // -1: TICK_BEGIN still to write; commands.length: TICK_END still to write
-    let done = false;
-    let watchdogFired = false;
-    const watchdog = setTimeout(() => {
-      watchdogFired = true;
-      void worker.worker.terminate();
-    }, this.watchdogMs);
-    try {
-      while (!done) {
-        if (!worker.alive) throw new Error(await worker.exited);
-        // Write as much as fits, then publish it with one store of head.
-        let pendingBytes = 0;
-        while (next <= commands.length) {
-          const record = this.encode(commands, next, tick);
-          if (!worker.toWorker.tryWrite(record)) {
-            pendingBytes = record.length;
-            break;
-          }
-          next++;
-        }
-        worker.toWorker.flush();
-        // A short tick answers within microseconds; polling for it a bounded number of
-        // times is far cheaper than an Atomics.waitAsync wake-up through the event loop.
-        for (let poll = 0; poll < resultSpinPolls && !done; poll++) {
-          worker.fromWorker.drain((view) => {
-            if (this.decode(view, outputs) === tick) done = true;
-          });
-          if (next <= commands.length && worker.toWorker.usedBytes() + pendingBytes + 4 <= this.ringBytes) break;
-        }
-        if (done) break;
-        // Wait for results, or for room to write the rest; both sides always make progress.
-        const waits: Promise<unknown>[] = [worker.fromWorker.waitReadable(), worker.exited];
-        if (next <= commands.length) waits.push(worker.toWorker.waitWritable(pendingBytes));
-        await Promise.race(waits);
+  /** Writes up to `chunkRecords` more commands of `run` (as many as fit), then publishes them. */
+  private writeChunk(run: WorkerRun, tick: number): void {
+    if (run.next > run.commands.length) return;
+    const ring = run.worker.toWorker;
+    const last = Math.min(run.commands.length, run.next + chunkRecords);
+    run.pendingBytes = 0;
+    while (run.next <= last) {
+      const record = this.encode(run.commands, run.next, tick);
+      if (!ring.tryWrite(record)) {
+        run.pendingBytes = record.length;
+        break;
       }
-    } catch (error) {
-      faults.push({
-        worker: worker.index,
-        agents: [...worker.agents],
-        reason: watchdogFired
-          ? `watchdog: worker ${worker.index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated`
-          : (error as Error).message,
-        watchdog: watchdogFired,
-      });
-    } finally {
-      clearTimeout(watchdog);
+      run.next++;
     }
+    ring.flush();
   }
 
   private encode(commands: Command[], index: number, tick: number): Uint8Array {
