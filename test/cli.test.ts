@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
 const demo = fileURLToPath(new URL('../examples/demo/system.ts', import.meta.url));
+const devKey = fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'lockstep-cli-'));
 
 async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -25,21 +26,22 @@ describe('lockstep CLI', () => {
   const log = join(dir, 'demo.log');
 
   beforeAll(async () => {
-    const result = await lockstep('run', demo, '--ticks', '300', '--seed', '7', '--log', log, '--level', 'full');
+    const result = await lockstep('run', demo, '--ticks', '300', '--seed', '7', '--log', log, '--level', 'full', '--trust', devKey);
     expect(result.stderr).toMatch(/run tick 300\/300/);
     expect(result.code).toBe(0);
   });
 
   it('runs a system module and writes its log', async () => {
     expect(statSync(log).size).toBeGreaterThan(1000);
-    const again = await lockstep('run', demo, '--ticks', '300', '--seed', '7', '--log', join(dir, 'again.log'), '--level', 'full', '--quiet');
+    // Another worker count: the log must not change.
+    const again = await lockstep('run', demo, '--ticks', '300', '--seed', '7', '--log', join(dir, 'again.log'), '--level', 'full', '--quiet', '--trust', devKey, '--workers', '1');
     expect(again.stdout).toMatch(/ran market-demo: 300 ticks, \d+ messages delivered/);
     // Same seed, same inputs: the same bytes.
     expect(Buffer.compare(readFileSync(log), readFileSync(join(dir, 'again.log')))).toBe(0);
   });
 
   it('replays a log and verifies it bit for bit', async () => {
-    const result = await lockstep('replay', log, demo, '--quiet');
+    const result = await lockstep('replay', log, demo, '--quiet', '--trust', devKey, '--workers', '3');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/replay verified: 300 ticks, bit for bit, final digest [0-9a-f]{64}/);
   });
@@ -49,8 +51,8 @@ describe('lockstep CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/format version 1, system 'market-demo', seed 7, level full/);
     expect(result.stdout).toMatch(/ticks 301, closed \(shutdown after 300 ticks\)/);
-    expect(result.stdout).toMatch(/actors 51, topics \d+/);
-    expect(result.stdout).toMatch(/created → initializing: 51/);
+    expect(result.stdout).toMatch(/actors 57, topics \d+/);
+    expect(result.stdout).toMatch(/created → initializing: 57/);
     expect(result.stdout).toMatch(/integrity: every record's CRC and hash chain verified; no torn tail/);
   });
 
@@ -61,7 +63,7 @@ describe('lockstep CLI', () => {
     const inspected = await lockstep('inspect', torn);
     expect(inspected.stdout).toMatch(/torn tail of \d+ bytes at offset \d+/);
     expect(inspected.stdout).toMatch(/no end record/);
-    const replayed = await lockstep('replay', torn, demo, '--quiet');
+    const replayed = await lockstep('replay', torn, demo, '--quiet', '--trust', devKey);
     expect(replayed.code).toBe(0);
     expect(replayed.stdout).toMatch(/torn tail/);
   });
@@ -90,6 +92,10 @@ describe('lockstep CLI', () => {
     const badTicks = await lockstep('run', demo, '--ticks', 'many');
     expect(badTicks.code).toBe(2);
     expect(badTicks.stderr).toMatch(/--ticks must be an integer/);
+
+    const untrusted = await lockstep('run', demo, '--ticks', '1', '--log', join(dir, 'u.log'));
+    expect(untrusted.code).toBe(2);
+    expect(untrusted.stderr).toMatch(/signed by key [0-9a-f]{16}, which this runtime does not trust/);
 
     const badLevel = await lockstep('run', demo, '--level', 'verbose', '--log', join(dir, 'x.log'));
     expect(badLevel.stderr).toMatch(/--level must be digest or full/);

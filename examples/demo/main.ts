@@ -5,14 +5,14 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRuntime, replay } from 'lockstep';
-import system from './system.ts';
+import system, { runtimeOptions } from './system.ts';
 
 const ticks = Number(process.env.DEMO_TICKS ?? system.ticks ?? 2000);
 const seed = Number(process.env.DEMO_SEED ?? 42);
 mkdirSync('.lockstep', { recursive: true });
 const logPath = '.lockstep/demo.log';
 
-const runtime = createRuntime(system, { seed, log: logPath, level: 'full' });
+const runtime = createRuntime(system, { ...runtimeOptions, seed, log: logPath, level: 'full' });
 const started = performance.now();
 const summary = await runtime.runAsync(ticks);
 const elapsedMs = performance.now() - started;
@@ -20,10 +20,12 @@ const snapshot = runtime.snapshot();
 const finalDigest = await runtime.closeAsync();
 
 const replayStarted = performance.now();
-const report = await replay(logPath, system);
+const report = await replay(logPath, system, runtimeOptions);
 const replayMs = performance.now() - replayStarted;
 
 const crashed = snapshot.actors.filter((a) => a.lastCrash !== null);
+const wasmAgents = snapshot.actors.filter((a) => a.name.startsWith('risk-model') || a.name === 'sieve');
+const desk = runtime.actorState<{ digests: number; sieves: number; lastPrimes: number }>('desk');
 const rows: [string, string][] = [
   ['system', `${system.name}: ${snapshot.counters.actors} actors, ${snapshot.counters.topics} topics, seed ${seed}`],
   ['ticks', String(summary.ticks)],
@@ -32,6 +34,7 @@ const rows: [string, string][] = [
   ['inputs injected', summary.counters.injected.toLocaleString('en-US')],
   ['dropped (logged)', `${summary.counters.dropped} (refused by backpressure: ${summary.counters.refused})`],
   ['throughput', `${Math.round(summary.counters.mailboxDeliveries / (elapsedMs / 1000)).toLocaleString('en-US')} msgs/s into mailboxes over ${elapsedMs.toFixed(0)} ms (JSON payloads, log level full, ${availableParallelism()} cores)`],
+  ['WASM agents', `${wasmAgents.length} on worker threads: ${desk?.digests ?? 0} risk-model digests, ${desk?.sieves ?? 0} sieve runs (last: ${desk?.lastPrimes ?? 0} primes)`],
   ['crashed actors', crashed.length === 0 ? 'none' : crashed.map((a) => `${a.name}: ${a.lastCrash?.message}`).join('; ')],
   ['log', logPath],
   ['final digest', finalDigest],

@@ -1,16 +1,31 @@
 /**
- * The default demo: a small market of 52 actors over five topics and four priority levels.
+ * The default demo: a small market of 51 JS actors and 5 WASM agents over eight topics and
+ * five priority levels.
  *
  *   feed (embedded inputs) ──market/prices──▶ traders ×40, market makers ×6, analysts ×2
  *   traders, market makers ──orders──▶ exchange ──fills──▶ risk, auditor
  *   exchange ──actor/<trader> (direct)──▶ each party of a fill
  *   risk ──actor/<trader> (direct, priority 250)──▶ a trader over its limit: flatten
  *   risk ──risk/alerts──▶ auditor
+ *   risk ──jobs──▶ risk models ×4 (WASM hasher: real CPU work on worker threads) ──results──▶ desk
+ *   auditor ──config──▶ sieve (WASM, every tick) ──results──▶ desk
  *
  * Every decision comes from messages, ctx.tick and ctx.random, so a run is reproducible
  * from its seed and replays bit for bit.
  */
-import { defineActor, defineSystem, type Message } from 'lockstep';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defineActor, defineSystem, loadWasmAgent, type Message } from 'lockstep';
+
+/** The dev key the sample agents are signed with (examples/keys: never trust it in production). */
+const devKey = readFileSync(fileURLToPath(new URL('../keys/dev.pub.pem', import.meta.url)), 'utf8');
+/** Runtime options this system needs: the key its WASM agents are signed with. */
+export const runtimeOptions = { trustedKeys: [devKey] };
+const agentFile = (name: string) => fileURLToPath(new URL(`../../actors/agents/build/${name}.wasm`, import.meta.url));
+const [hasher, sieve] = await Promise.all([
+  loadWasmAgent(agentFile('hasher'), { trustedKeysPem: [devKey] }),
+  loadWasmAgent(agentFile('sieve'), { trustedKeysPem: [devKey] }),
+]);
 
 export const symbols = ['ACME', 'BOLT', 'CRUX', 'DYNE'] as const;
 const traderCount = 40;
@@ -162,9 +177,10 @@ const exchange = defineActor({
 const risk = defineActor({
   name: 'risk',
   subscribe: ['fills'],
-  init: () => ({ exposure: {} as Record<string, number>, alerts: 0 }),
+  init: () => ({ exposure: {} as Record<string, number>, alerts: 0, fillsThisTick: 0 }),
   receive: (state, message, ctx) => {
     const fill = message.json<Fill>();
+    state.fillsThisTick++;
     if (!fill.trader.startsWith('trader')) return state;
     const signed = (fill.side === 'buy' ? 1 : -1) * fill.quantity * fill.price;
     const exposure = (state.exposure[fill.trader] ?? 0) + signed;
@@ -174,6 +190,37 @@ const risk = defineActor({
       ctx.publishJson('risk/alerts', { trader: fill.trader, exposure, tick: ctx.tick });
       state.exposure[fill.trader] = 0;
       state.alerts++;
+    }
+    return state;
+  },
+  step: (state, ctx) => {
+    // One risk-model job per tick with fills: rounds of hashing scale with the activity.
+    if (state.fillsThisTick > 0) {
+      const job = new Uint8Array(16);
+      const view = new DataView(job.buffer);
+      view.setUint32(0, 500 * Math.min(state.fillsThisTick, 40), true);
+      view.setUint32(4, ctx.tick, true);
+      view.setUint32(8, state.alerts, true);
+      ctx.publish('jobs', job);
+      state.fillsThisTick = 0;
+    }
+    return state;
+  },
+});
+
+/** Collects what the WASM agents compute. */
+const desk = defineActor({
+  name: 'desk',
+  subscribe: ['results'],
+  init: () => ({ digests: 0, sieves: 0, lastPrimes: 0, checksum: 0 }),
+  receive: (state, message) => {
+    const view = new DataView(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
+    if (message.payload.length === 16) {
+      state.digests++;
+      state.checksum = (state.checksum ^ view.getUint32(8, true)) >>> 0;
+    } else {
+      state.sieves++;
+      state.lastPrimes = view.getUint32(4, true);
     }
     return state;
   },
@@ -194,6 +241,8 @@ const auditor = defineActor({
   },
   step: (state, ctx) => {
     if (ctx.tick % 500 === 0) ctx.publishJson('audit', { tick: ctx.tick, fills: state.fills, alerts: state.alerts, volume: state.volume });
+    // Retune the sieve now and then: its bound follows the traded volume.
+    if (ctx.tick % 250 === 0) ctx.publish('config', new Uint8Array(new Uint32Array([10_000 + (state.volume % 40_000)]).buffer));
     return state;
   },
 });
@@ -218,7 +267,7 @@ const analyst = defineActor({
 
 export default defineSystem({
   name: 'market-demo',
-  topics: ['audit'],
+  topics: ['audit', 'jobs', 'config'],
   ticks: 2000,
   setup(system) {
     system.spawn(risk, { name: 'risk', priority: 220 });
@@ -227,6 +276,9 @@ export default defineSystem({
     for (let i = 1; i <= traderCount; i++) system.spawn(trader, { name: `trader-${i}`, priority: 100 });
     for (let i = 1; i <= analystCount; i++) system.spawn(analyst, { name: `analyst-${i}`, priority: 50 });
     system.spawn(auditor, { name: 'auditor', priority: 10 });
+    system.spawn(desk, { name: 'desk', priority: 10 });
+    for (let i = 1; i <= 4; i++) system.spawn(hasher, { name: `risk-model-${i}`, priority: 120 });
+    system.spawn(sieve, { name: 'sieve', priority: 5 });
   },
   /** The price feed: a seeded random walk per symbol, one quote per symbol per tick. */
   inputs(tick, random) {
