@@ -12,13 +12,22 @@
  * - xstate_send_per_s: the same ring pattern with xstate v5 actors sending to each other.
  * - postmessage_per_s: a worker posting a 64-byte Uint8Array per message, one way.
  * - sab_ring_per_s: lockstep's SharedArrayBuffer ring, 64-byte records, batched, one way.
+ * - wasm_step_overhead_us_p50: a tick with one trivial WASM agent minus the same tick
+ *   without it: dispatch to its worker and return, excluding the agent's own work.
+ * - wasm_routed_msgs_per_s: a ring of 16 WASM agents alternating between 2 workers, each
+ *   forwarding every token to the next agent; deliveries per second (log level digest).
+ * - metering_overhead_ratio: a CPU-bound sieve, metered time / unmetered time.
+ * - piscina_task_per_s: the peer: one piscina task per message, 2 workers.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRuntime, defineActor, defineSystem, type LogLevel } from '../src/index.ts';
+import { benchMetering } from './metering.ts';
+import { benchPiscina } from './piscina-peer.ts';
 import { benchPostMessage, benchSabRing } from './ring.ts';
+import { benchWasmRouted, benchWasmStep } from './wasm.ts';
 import { benchXstate } from './xstate-peer.ts';
 
 const json = process.argv.includes('--json');
@@ -118,6 +127,19 @@ async function main(): Promise<void> {
   for (let i = 0; i < repeats; i++) ringRuns.push(await benchSabRing({ records: quick ? 500_000 : 2_000_000, payloadBytes: 64 }));
   const ring = median(ringRuns, (r) => r.msgsPerS);
 
+  progress('WASM agent step overhead…');
+  const wasmStepRuns: { overheadUsP50: number }[] = [];
+  for (let i = 0; i < repeats; i++) wasmStepRuns.push(await benchWasmStep({ ticks: quick ? 1_000 : 5_000 }));
+  const wasmStep = median(wasmStepRuns, (r) => r.overheadUsP50);
+  progress('WASM agents routing between workers…');
+  const wasmRoutedRuns: { msgsPerS: number }[] = [];
+  for (let i = 0; i < repeats; i++) wasmRoutedRuns.push(await benchWasmRouted({ deliveries: quick ? 200_000 : 1_000_000, workers: 2 }));
+  const wasmRouted = median(wasmRoutedRuns, (r) => r.msgsPerS);
+  progress('metering overhead…');
+  const metering = await benchMetering();
+  progress('piscina, one task per message…');
+  const piscina = await benchPiscina({ messages: quick ? 20_000 : 100_000, workers: 2 });
+
   const result = {
     routed_msgs_per_s: Math.round(routed.msgsPerS),
     routed_full_log_msgs_per_s: Math.round(routedFull.msgsPerS),
@@ -126,6 +148,10 @@ async function main(): Promise<void> {
     xstate_send_per_s: Math.round(xstate.msgsPerS),
     postmessage_per_s: Math.round(post.msgsPerS),
     sab_ring_per_s: Math.round(ring.msgsPerS),
+    wasm_step_overhead_us_p50: Number(wasmStep.overheadUsP50.toFixed(1)),
+    wasm_routed_msgs_per_s: Math.round(wasmRouted.msgsPerS),
+    metering_overhead_ratio: Number(metering.ratio.toFixed(2)),
+    piscina_task_per_s: Math.round(piscina.tasksPerS),
     cores: availableParallelism(),
   };
   rmSync(scratch, { recursive: true, force: true });
@@ -141,6 +167,10 @@ async function main(): Promise<void> {
     ['tick overhead, 50 agents, p99 (µs)', String(result.tick_overhead_us_per_50_agents_p99), ''],
     ['SAB ring msgs/s, 64 B, batched', fmt(result.sab_ring_per_s), 'worker → main, one way'],
     ['worker postMessage msgs/s, 64 B', fmt(result.postmessage_per_s), 'peer, one way'],
+    ['WASM step overhead, p50 (µs)', String(result.wasm_step_overhead_us_p50), 'target ≤ 20 (design floor: a step under 5,000)'],
+    ['WASM routed msgs/s, 2 workers', fmt(result.wasm_routed_msgs_per_s), `target ≥ 500,000 and ≥ 10× piscina (${(result.wasm_routed_msgs_per_s / result.piscina_task_per_s).toFixed(1)}×)`],
+    ['piscina tasks/s, one per message', fmt(result.piscina_task_per_s), 'peer, 2 workers'],
+    ['metering overhead (metered / unmetered)', result.metering_overhead_ratio.toFixed(2), 'target ≤ 1.5, CPU-bound sieve'],
   ];
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['metric', 'value', 'note'][c]!.length));
   const line = (cells: string[]) => `| ${cells.map((cell, c) => (c === 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;
