@@ -179,3 +179,19 @@ describe('WASM agents on the worker pool', () => {
     expect(() => runtime.step()).toThrow(/WASM agents.*use stepAsync\/runAsync/);
   });
 });
+
+describe('the wall-clock watchdog', () => {
+  it('terminates a worker that overruns, crashes its agents with a nondeterministic-fault note, and goes on', async () => {
+    const hasher = await load('hasher');
+    const runtime = createRuntime(
+      defineSystem({ name: 'watchdog', topics: ['results'], setup: (s) => s.spawn(hasher, { name: 'slow-hash' }) }),
+      { trustedKeys: [devKey], workers: 1, watchdogMs: 1 },
+    );
+    runtimes.push(runtime);
+    await runtime.runAsync(2); // start-up is exempt from the watchdog
+    // 100,000 rounds of hashing take far longer than 1 ms.
+    for (let i = 0; i < 20; i++) runtime.inject('jobs', u32(100_000));
+    await runtime.runAsync(2);
+    expect(crashOf(runtime, 'slow-hash')).toMatch(/watchdog: worker 0 did not finish tick 3 within 1 ms and was terminated \(a nondeterministic fault: replay cannot reproduce it\)/);
+  });
+});

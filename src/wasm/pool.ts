@@ -35,6 +35,8 @@ import {
 export const workerRingBytesDefault = 1 << 20;
 /** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
 export const watchdogMsDefault = 10_000;
+/** Allowance for a new worker's first tick (thread start, tsx, module instantiation). */
+const workerStartupMs = 30_000;
 export const workersMax = 64;
 /** Longest single asynchronous wait before polling every worker again. */
 const waitSliceMs = 1;
@@ -102,6 +104,8 @@ class PoolWorker {
   commands: Command[] = [];
   exited: Promise<string>;
   alive = true;
+  /** Set after its first finished tick: until then it may still be starting (loading tsx, modules). */
+  started = false;
 
   constructor(
     readonly index: number,
@@ -229,10 +233,12 @@ export class WasmPool {
       });
     const spinPolls = runs.length < cores ? resultSpinPollsSpareCore : resultSpinPollsNoSpareCore;
     let watchdogFired = false;
+    // A worker's first tick includes its own start-up, which the watchdog must not count.
+    const startupMs = runs.some((run) => !run.worker.started) ? workerStartupMs : 0;
     const watchdog = setTimeout(() => {
       watchdogFired = true;
       for (const run of runs) if (!run.done) void run.worker.worker.terminate();
-    }, this.watchdogMs);
+    }, this.watchdogMs + startupMs);
     const fail = (run: WorkerRun, reason: string) => {
       run.done = true;
       faults.push({
@@ -255,7 +261,10 @@ export class WasmPool {
             }
             this.writeChunk(run, tick);
             run.worker.fromWorker.drain((view) => {
-              if (this.decode(view, outputs) === tick) run.done = true;
+              if (this.decode(view, outputs) === tick) {
+                run.done = true;
+                run.worker.started = true;
+              }
             });
             if (!run.done) pending++;
           }
