@@ -9,6 +9,8 @@
  *   tick t+1 its messages and its step run on the worker; at the barrier its publishes are
  *            applied with the same mailbox rules as a JS actor's, then it is next scheduled
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -40,7 +42,12 @@ export interface LoadWasmAgentOptions extends Partial<AdmissionPolicy> {
   callDepthMax?: number;
 }
 
-const sharedCache = new MeteredModuleCache();
+/**
+ * Metered modules are cached on disk across runs: metering needs binaryen, whose 15 MB
+ * module takes ~0.7 s to import under node and ~12 s under tsx's loader. The key covers the
+ * module's hash, the call-depth limit and the metering format, so a hit is always valid.
+ */
+const sharedCache = new MeteredModuleCache({ directory: join(tmpdir(), 'lockstep-metered') });
 
 /**
  * Admits a plugin from raw parts, meters and compiles it. Throws AdmissionError (a
