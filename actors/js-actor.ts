@@ -12,7 +12,7 @@ import type { Envelope, Message } from '../src/envelope.ts';
 import { ActorContractError, ConfigError } from '../src/errors.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type PublishResult } from '../src/kernel.ts';
 import { Random } from '../src/prng.ts';
-import { Lifecycle, type LifecycleState } from './lifecycle.ts';
+import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
 
 export interface PublishOptions {
   /** 0..255, higher first. Defaults to the sending actor's priority. */
@@ -95,18 +95,6 @@ export interface JsActorOptions<Args> {
   logger: Logger;
 }
 
-const statusOf: Record<LifecycleState, ActorStatusCode> = {
-  created: ActorStatus.starting,
-  initializing: ActorStatus.starting,
-  running: ActorStatus.running,
-  suspended: ActorStatus.suspended,
-  stopping: ActorStatus.suspended,
-  stopped: ActorStatus.down,
-  crashed: ActorStatus.down,
-  restarting: ActorStatus.starting,
-  failed: ActorStatus.down,
-};
-
 export interface CrashRecord {
   tick: number;
   error: unknown;
@@ -143,7 +131,7 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
     this.log = options.logger.child({ actor: options.name });
     this.random_ = new Random(options.seed, 0, 0);
     this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = statusOf[to];
+      this.status = kernelStatusOf[to];
       this.kernel.recordLifecycle(this.self, from, to, detail);
     });
   }

@@ -10,6 +10,7 @@
  * does. Every transition is reported to `onTransition`, which the runtime writes to the log.
  */
 import { createActor, setup, type Actor } from 'xstate';
+import { ActorStatus, type ActorStatusCode } from '../src/kernel.ts';
 
 export type LifecycleEventType =
   | 'INIT'
@@ -50,6 +51,19 @@ export const lifecycleMachine = setup({
     failed: { type: 'final' },
   },
 });
+
+/** What the kernel needs to know of each lifecycle state: takes mail, is scheduled, or is down. */
+export const kernelStatusOf: Readonly<Record<LifecycleState, ActorStatusCode>> = {
+  created: ActorStatus.starting,
+  initializing: ActorStatus.starting,
+  running: ActorStatus.running,
+  suspended: ActorStatus.suspended,
+  stopping: ActorStatus.suspended,
+  stopped: ActorStatus.down,
+  crashed: ActorStatus.down,
+  restarting: ActorStatus.starting,
+  failed: ActorStatus.down,
+};
 
 export type TransitionListener = (from: LifecycleState, to: LifecycleState, detail: string) => void;
 

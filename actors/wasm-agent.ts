@@ -21,7 +21,7 @@ import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts
 import { WasmPool, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName } from '../src/wasm/protocol.ts';
 import { loadPluginFiles, type PluginSignature } from '../src/wasm/signing.ts';
-import { Lifecycle, type LifecycleState } from './lifecycle.ts';
+import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
 
 /** An admitted, metered and compiled agent module: what `spawn` takes for a WASM agent. */
 export interface WasmAgentDefinition {
@@ -82,18 +82,6 @@ export async function loadWasmAgent(path: string | URL, options: LoadWasmAgentOp
   return wasmAgentFromParts(files, options);
 }
 
-const statusOf: Record<LifecycleState, ActorStatusCode> = {
-  created: ActorStatus.starting,
-  initializing: ActorStatus.starting,
-  running: ActorStatus.running,
-  suspended: ActorStatus.suspended,
-  stopping: ActorStatus.suspended,
-  stopped: ActorStatus.down,
-  crashed: ActorStatus.down,
-  restarting: ActorStatus.starting,
-  failed: ActorStatus.down,
-};
-
 export interface CrashInfo {
   tick: number;
   message: string;
@@ -116,7 +104,7 @@ export class WasmAgentActor implements KernelActor {
     private readonly host: WasmHost,
   ) {
     this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = statusOf[to];
+      this.status = kernelStatusOf[to];
       this.kernel.recordLifecycle(this.self, from, to, detail);
     });
   }

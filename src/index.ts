@@ -10,8 +10,9 @@ export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, t
 export type { LifecycleState } from '../actors/lifecycle.ts';
 export { loadWasmAgent, wasmAgentFromParts, type LoadWasmAgentOptions, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 export type { PluginManifest } from './wasm/manifest.ts';
+export { generateKeyPair, publicKeyId, signPlugin } from './wasm/signing.ts';
 export { defineSystem, type InputRequest, type SpawnOptions, type SystemBuilder, type SystemDefinition } from './system.ts';
-export { createRuntime, keyIdOf, Runtime, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
+export { createRuntime, Runtime, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
 export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
 export type { Message, Topic } from './envelope.ts';

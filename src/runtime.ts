@@ -2,7 +2,6 @@
  * The runtime facade: wires the kernel, the actor kinds and the replay log together.
  * This file and the package entry are the only places that import across layers.
  */
-import { createHash, createPublicKey } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
@@ -15,6 +14,7 @@ import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types
 import { Random } from './prng.ts';
 import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
 import { lockstepVersion } from './version.ts';
+import { publicKeyId } from './wasm/signing.ts';
 
 export interface RuntimeOptions extends Partial<RuntimeConfig> {
   /**
@@ -47,11 +47,6 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
 /** Default worker threads for WASM agents. */
 export const workersDefault = 2;
 
-/** The id of an Ed25519 public key: the first 16 hex digits of sha256 of its 32 raw bytes. */
-export function keyIdOf(publicKeyPem: string): string {
-  const der = createPublicKey(publicKeyPem).export({ format: 'der', type: 'spki' });
-  return createHash('sha256').update(der.subarray(der.length - 32)).digest('hex').slice(0, 16);
-}
 
 export interface InjectOptions {
   /** 0..255, higher first. Defaults to 0. */
@@ -128,7 +123,7 @@ export class Runtime {
       payloadBytesMax: this.config.payloadBytesMax,
       level: this.config.level,
     });
-    this.trustedKeyIds = new Set((trustedKeys ?? []).map(keyIdOf));
+    this.trustedKeyIds = new Set((trustedKeys ?? []).map((pem) => publicKeyId(pem)));
     this.allowUnsigned = allowUnsigned ?? false;
     this.wasm = new WasmHost(this.kernel, {
       workers: workers ?? workersDefault,
