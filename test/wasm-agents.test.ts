@@ -182,16 +182,42 @@ describe('WASM agents on the worker pool', () => {
 
 describe('the wall-clock watchdog', () => {
   it('terminates a worker that overruns, crashes its agents with a nondeterministic-fault note, and goes on', async () => {
-    const hasher = await load('hasher');
+    // A step that counts to 2^40: metered like any code, but with a budget that lets it run
+    // for hours, so only the watchdog can stop it.
+    const bytes = wat(`(module
+      (memory (export "memory") 1 1)
+      (func (export "lockstep_abi_version") (result i32) i32.const 1)
+      (func (export "agent_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "agent_init") (result i32) i32.const 0)
+      (func (export "agent_receive") (param i32 i32) (result i32) i32.const 0)
+      (func (export "agent_step") (param $tick i32) (result i32) (local $i i64)
+        (if (i32.lt_u (local.get $tick) (i32.const 3)) (then (return (i32.const 0))))
+        (loop $spin
+          (local.set $i (i64.add (local.get $i) (i64.const 1)))
+          (br_if $spin (i64.lt_u (local.get $i) (i64.const 1099511627776))))
+        i32.const 0)
+      (func (export "agent_shutdown") (result i32) i32.const 0))`);
+    const manifest = { name: 'marathon', version: '1.0.0', abi: 1 as const, capabilities: { publish: [], subscribe: [], models: [] }, limits: { fuelPerStep: 2 ** 52, memoryPages: 1 } };
+    const marathon = await wasmAgentFromParts({ name: 'marathon.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
+    const counter = await load('counter');
     const runtime = createRuntime(
-      defineSystem({ name: 'watchdog', topics: ['results'], setup: (s) => s.spawn(hasher, { name: 'slow-hash' }) }),
-      { trustedKeys: [devKey], workers: 1, watchdogMs: 1 },
+      defineSystem({
+        name: 'watchdog',
+        setup: (s) => {
+          s.spawn(marathon, { name: 'marathon' }); // id 1 → worker 1
+          s.spawn(counter, { name: 'counter' }); // id 2 → worker 0
+          s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+        },
+      }),
+      { trustedKeys: [devKey], allowUnsigned: true, workers: 2, watchdogMs: 200 },
     );
     runtimes.push(runtime);
     await runtime.runAsync(2); // start-up is exempt from the watchdog
-    // 100,000 rounds of hashing take far longer than 1 ms.
-    for (let i = 0; i < 20; i++) runtime.inject('jobs', u32(100_000));
-    await runtime.runAsync(2);
-    expect(crashOf(runtime, 'slow-hash')).toMatch(/watchdog: worker 0 did not finish tick 3 within 1 ms and was terminated \(a nondeterministic fault: replay cannot reproduce it\)/);
+    runtime.inject('numbers', u32(1));
+    await runtime.runAsync(3);
+    expect(crashOf(runtime, 'marathon')).toMatch(
+      /watchdog: worker 1 did not finish tick 3 within 200 ms and was terminated \(a nondeterministic fault: replay cannot reproduce it\)/,
+    );
+    expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
   });
 });
