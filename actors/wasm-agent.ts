@@ -18,7 +18,7 @@ import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type 
 import { admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
 import type { PluginManifest } from '../src/wasm/manifest.ts';
 import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
-import { WasmPool, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
+import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName } from '../src/wasm/protocol.ts';
 import { loadPluginFiles, type PluginSignature } from '../src/wasm/signing.ts';
 import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
@@ -129,6 +129,7 @@ export class WasmAgentActor implements KernelActor {
   activate(batch: readonly Envelope[]): number {
     const pool = this.host.pool();
     this.inFlight = batch.slice();
+    this.host.activated(this.self);
     for (const envelope of batch) pool.deliver(this.self, envelope);
     pool.step(this.self);
     // Handed to the worker; a crash reported at the barrier drops what it did not reach.
@@ -140,10 +141,18 @@ export class WasmAgentActor implements KernelActor {
     const wasCreated = this.lifecycle.state === 'created';
     this.lifecycle.send('STOP', reason);
     if (wasCreated) {
-      this.host.pool().unload(this.self);
+      this.host.forget(this.self);
       return;
     }
     this.host.pool().shutdown(this.self);
+  }
+
+  suspend(): void {
+    if (this.lifecycle.can('SUSPEND')) this.lifecycle.send('SUSPEND');
+  }
+
+  resume(): void {
+    if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
   }
 
   /** Applies what the agent did this tick (or the fault that took its worker down). */
@@ -199,12 +208,25 @@ export interface WasmHostOptions {
   logger: Logger;
 }
 
+/**
+ * Ring size for a payload limit: the default, or the power of two that holds two of the
+ * largest records (so a payload the runtime accepts always fits a worker's ring).
+ */
+function ringBytesFor(payloadBytesMax: number): number {
+  const recordBytes = payloadBytesMax + 64;
+  let bytes = workerRingBytesDefault;
+  while (bytes < recordBytes * 2) bytes *= 2;
+  return bytes;
+}
+
 /** Drives the worker pool for one runtime and applies results at each tick's barrier. */
 export class WasmHost implements TickParticipant {
   private pool_: WasmPool | null = null;
   private readonly agents = new Map<number, WasmAgentActor>();
-  /** Agents with something to hear back at the next barrier (all loaded ones). */
+  /** Agents loaded on a worker. */
   private readonly loaded = new Set<number>();
+  /** Agents handed messages or a step this tick: each hears back at the barrier. */
+  private activatedThisTick: number[] = [];
 
   constructor(
     private readonly kernel: Kernel,
@@ -216,7 +238,7 @@ export class WasmHost implements TickParticipant {
     this.pool_ ??= new WasmPool({
       workers: this.options.workers,
       watchdogMs: this.options.watchdogMs,
-      ringCapacityBytes: this.options.ringCapacityBytes,
+      ringCapacityBytes: this.options.ringCapacityBytes ?? ringBytesFor(this.options.payloadBytesMax),
     });
     return this.pool_;
   }
@@ -246,6 +268,10 @@ export class WasmHost implements TickParticipant {
     });
   }
 
+  activated(agentId: number): void {
+    this.activatedThisTick.push(agentId);
+  }
+
   forget(agentId: number): void {
     if (!this.loaded.delete(agentId)) return;
     this.pool_?.unload(agentId);
@@ -262,7 +288,8 @@ export class WasmHost implements TickParticipant {
       this.options.logger.warn({ worker: fault.worker, agents: fault.agents }, fault.reason);
       for (const agent of fault.agents) faultOf.set(agent, fault);
     }
-    const touched = new Set<number>([...outputs.keys(), ...faultOf.keys()]);
+    const touched = new Set<number>([...outputs.keys(), ...faultOf.keys(), ...this.activatedThisTick]);
+    this.activatedThisTick = [];
     // Agents whose state moves at the barrier even when they said nothing.
     for (const [id, agent] of this.agents) {
       const state = agent.lifecycleState;

@@ -111,8 +111,8 @@ export const externalSender = 0;
 
 /** True for the record `Kernel.shutdown` writes (it opens with the runtime's own stop). */
 export function isShutdownRecord(record: TickRecord): boolean {
-  const first = record.lifecycle[0];
-  return first !== undefined && first.actor === externalSender && first.to === 'stopping';
+  // Anywhere in the list: events of a stop requested just before close come first.
+  return record.lifecycle.some((event) => event.actor === externalSender && event.to === 'stopping');
 }
 
 const priorityMax = 255;
@@ -374,8 +374,9 @@ export class Kernel {
   stopActor(actorId: number, reason: string): void {
     const slot = this.slots[actorId];
     if (slot === undefined || slot.actor.status === ActorStatus.down) return;
+    // runAs takes the actor down if it stopped at once (a JS actor); a WASM agent stays
+    // `stopping`, taking mail, until its agent_shutdown has run at the barrier.
     this.runAs(slot, () => slot.actor.stop(reason));
-    this.takeDown(slot);
   }
 
   // ── messages ──────────────────────────────────────────────────────────────────────
@@ -441,6 +442,9 @@ export class Kernel {
     }
     if (this.current !== null) {
       throw new ActorContractError(`actor '${this.current.actor.name}' called inject; actors publish, only the outside injects`);
+    }
+    if (this.inTick) {
+      throw new ConfigError('inject during a tick: inputs enter at tick boundaries; inject after stepAsync has resolved');
     }
     const full = this.fullSubscriber(topic);
     if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);
@@ -553,7 +557,8 @@ export class Kernel {
     // 2. Actors admitted since the last tick run init (their messages go out next tick).
     if (this.admitted.length > 0) {
       const admitted = this.admitted.splice(0);
-      for (const slot of admitted) this.runAs(slot, () => slot.actor.start());
+      // An actor stopped before its first tick never starts.
+      for (const slot of admitted) if (slot.actor.status !== ActorStatus.down) this.runAs(slot, () => slot.actor.start());
     }
 
     // 3. Run the runnable actors.

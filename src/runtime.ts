@@ -7,7 +7,7 @@ import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, MailboxFullError } from './errors.ts';
 import { Kernel, type ActorView, type KernelCounters } from './kernel.ts';
 import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
 import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
@@ -104,6 +104,8 @@ export class Runtime {
   private readonly onRecord: RuntimeOptions['onRecord'];
   private closed = false;
   private finalChain = '';
+  /** Set while a tick runs (a WASM tick awaits its barrier): the runtime takes no other call then. */
+  private busy = false;
 
   /**
    * Builds the system (its `setup` runs now) and writes the log header.
@@ -256,6 +258,9 @@ export class Runtime {
    */
   step(): TickRecord {
     this.assertOpen('step');
+    if (this.hasWasmAgents) {
+      throw new ConfigError('this system has WASM agents, whose ticks finish on worker threads: use stepAsync/runAsync');
+    }
     this.injectEmbeddedInputs();
     return this.logRecord(this.kernel.runTick());
   }
@@ -263,14 +268,31 @@ export class Runtime {
   /** Runs one tick, waiting for WASM agents without blocking the event loop; logs it. */
   async stepAsync(): Promise<TickRecord> {
     this.assertOpen('stepAsync');
-    this.injectEmbeddedInputs();
-    return this.logRecord(await this.kernel.runTickAsync());
+    this.busy = true;
+    try {
+      this.injectEmbeddedInputs();
+      return this.logRecord(await this.kernel.runTickAsync());
+    } finally {
+      this.busy = false;
+    }
   }
 
+  /**
+   * Takes the system's embedded inputs for the next tick. One that meets a full mailbox is
+   * refused and logged (not thrown): the generator ran for this tick and must not run again.
+   */
   private injectEmbeddedInputs(): void {
     if (!this.embeddedInputs || this.system.inputs === undefined) return;
     const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
-    for (const input of inputs) this.inject(input.topic, input.payload, { priority: input.priority ?? 0 });
+    for (const input of inputs) {
+      const topic = this.kernel.topicId(input.topic);
+      try {
+        this.kernel.inject(topic, input.payload, input.priority ?? 0);
+      } catch (error) {
+        if (!(error instanceof MailboxFullError)) throw error;
+        this.kernel.recordRefusal(0, topic, `refused: embedded input, ${error.message}`);
+      }
+    }
   }
 
   private logRecord(record: TickRecord): TickRecord {
@@ -317,17 +339,26 @@ export class Runtime {
 
   /** Suspends an actor: it keeps taking mail but is not scheduled. */
   suspend(name: string): void {
-    this.jsActor(name).suspend();
+    this.assertOpen('suspend');
+    this.anyActor(name).suspend();
   }
 
   /** Resumes a suspended actor. */
   resume(name: string): void {
-    this.jsActor(name).resume();
+    this.assertOpen('resume');
+    this.anyActor(name).resume();
   }
 
   /** Stops an actor: its stop hook runs, its queued mail is dropped (and logged as such). */
   stopActor(name: string): void {
+    this.assertOpen('stopActor');
     this.kernel.stopActor(this.kernel.actorId(name), 'stopped by request');
+  }
+
+  private anyActor(name: string): { suspend(): void; resume(): void } {
+    const actor = this.jsActors.get(name) ?? this.wasmActors.get(name);
+    if (actor === undefined) throw new ConfigError(`no actor named '${name}'`);
+    return actor;
   }
 
   /** The current state value of a JS actor (for tests and inspection). */
@@ -337,7 +368,12 @@ export class Runtime {
 
   private jsActor(name: string): JsActor<unknown, unknown> {
     const actor = this.jsActors.get(name);
-    if (actor === undefined) throw new ConfigError(`no actor named '${name}'`);
+    if (actor === undefined) {
+      if (this.wasmActors.has(name)) {
+        throw new ConfigError(`'${name}' is a WASM agent: its state lives in its own linear memory; observe it through what it publishes`);
+      }
+      throw new ConfigError(`no actor named '${name}'`);
+    }
     return actor;
   }
 
@@ -365,6 +401,10 @@ export class Runtime {
    */
   close(): string {
     if (this.closed) return this.finalChain;
+    this.assertOpen('close');
+    if (this.hasWasmAgents) {
+      throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
+    }
     const ticks = this.kernel.tick;
     return this.finish(ticks, this.kernel.shutdown());
   }
@@ -372,10 +412,16 @@ export class Runtime {
   /** `close` for any system: waits for WASM agents' shutdown, then stops the worker pool. */
   async closeAsync(): Promise<string> {
     if (this.closed) return this.finalChain;
-    const ticks = this.kernel.tick;
-    const digest = this.finish(ticks, await this.kernel.shutdownAsync());
-    await this.wasm.close();
-    return digest;
+    this.assertOpen('closeAsync');
+    this.busy = true;
+    try {
+      const ticks = this.kernel.tick;
+      const digest = this.finish(ticks, await this.kernel.shutdownAsync());
+      await this.wasm.close();
+      return digest;
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Stops the worker pool without logging a shutdown (replay, after a divergence). */
@@ -417,6 +463,9 @@ export class Runtime {
 
   private assertOpen(what: string): void {
     if (this.closed) throw new ConfigError(`${what}: the runtime is closed; create a new one`);
+    if (this.busy) {
+      throw new ConfigError(`${what}: a tick is still running; await stepAsync/runAsync before calling the runtime again`);
+    }
   }
 }
 

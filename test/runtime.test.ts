@@ -380,3 +380,25 @@ describe('snapshot', () => {
     expect(snapshot.counters).toMatchObject({ delivered: 2, injected: 2, dropped: 0, actors: 1 });
   });
 });
+
+describe('embedded inputs', () => {
+  it('logs an embedded input refused by a full mailbox instead of failing the tick', () => {
+    const sleeper = defineActor({ name: 'sleeper', subscribe: ['feed'], init: () => 0, receive: (n) => n + 1 });
+    const runtime = createRuntime(
+      defineSystem({
+        name: 'feed',
+        setup: (s) => s.spawn(sleeper, { name: 'sleeper', mailboxCapacity: 1 }),
+        inputs: () => [
+          { topic: 'feed', payload: bytes(1) },
+          { topic: 'feed', payload: bytes(2) },
+        ],
+      }),
+    );
+    const record = runtime.step();
+    expect(record.drops.map((d) => d.reason)).toEqual([
+      "refused: embedded input, inject into 'feed': mailbox of actor 'sleeper' is full (1 messages); nothing was enqueued. Retry after the next tick, or raise mailboxCapacity for that actor",
+    ]);
+    runtime.run(3);
+    expect(runtime.actorState<number>('sleeper')).toBe(4);
+  });
+});

@@ -221,3 +221,44 @@ describe('the wall-clock watchdog', () => {
     expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
   });
 });
+
+describe('runtime calls around a WASM tick (review findings)', () => {
+  it('refuses calls while a tick is in flight, and the run still replays', async () => {
+    const counter = await load('counter');
+    const system = defineSystem({ name: 'in-flight', setup: (s) => s.spawn(counter, { name: 'counter' }) });
+    const runtime = createRuntime(system, { trustedKeys: [devKey], level: 'full' });
+    runtimes.push(runtime);
+    const ticking = runtime.stepAsync();
+    expect(() => runtime.inject('numbers', u32(1))).toThrow(/a tick is still running; await stepAsync\/runAsync/);
+    await expect(runtime.stepAsync()).rejects.toThrow(/a tick is still running/);
+    await ticking;
+    runtime.inject('numbers', u32(1));
+    await runtime.runAsync(2);
+    await runtime.closeAsync();
+    const { replay } = await import('../src/index.ts');
+    expect((await replay(runtime.logBytes(), system, { trustedKeys: [devKey] })).bitExact).toBe(true);
+  });
+
+  it('does nothing at all when step() is called on a system with WASM agents', async () => {
+    const counter = await load('counter');
+    const runtime = start((s) => s.spawn(counter, { name: 'counter' }));
+    expect(() => runtime.step()).toThrow(/use stepAsync/);
+    expect(() => runtime.close()).toThrow(/use closeAsync/);
+    expect(runtime.tick).toBe(0);
+    await runtime.runAsync(2);
+    await runtime.closeAsync();
+    expect(readLog(runtime.logBytes()).ticks.map((t) => t.tick)).toEqual([1, 2, 3]);
+  });
+
+  it('never starts an actor stopped before its first tick', async () => {
+    const counter = await load('counter');
+    const runtime = start((s) => {
+      s.spawn(counter, { name: 'counter' });
+      s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
+    });
+    runtime.stopActor('counter');
+    runtime.stopActor('sink');
+    await runtime.runAsync(2);
+    expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['stopped', 'stopped']);
+  });
+});

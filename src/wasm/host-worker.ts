@@ -45,6 +45,8 @@ class Agent {
   fuel: WebAssembly.Global | null = null;
   depth: WebAssembly.Global | null = null;
   crashed = false;
+  /** The agent returned 1 (stop): it gets nothing more until the host has stopped it. */
+  stopRequested = false;
   /** The tick whose fuel budget is loaded; the budget is per agent per tick. */
   fuelTick = -1;
   /** Messages handed over in the current tick (for the crash report). */
@@ -258,7 +260,7 @@ function deliver(agent: Agent, record: Uint8Array): void {
     trapped(agent, consumed, error);
     return;
   }
-  if (code !== 0) outcome(agent, consumed, code);
+  if (code !== 0 && outcome(agent, consumed, code) === 1) agent.stopRequested = true;
 }
 
 function handle(record: Uint8Array): void {
@@ -284,6 +286,7 @@ function handle(record: Uint8Array): void {
     return;
   }
   if (agent.crashed) return;
+  if (agent.stopRequested && op !== Op.shutdown) return;
   const consumed = agent.consumedTick === currentTick ? agent.consumed : 0;
   switch (op) {
     case Op.init:
@@ -301,7 +304,7 @@ function handle(record: Uint8Array): void {
       deliver(agent, record);
       break;
     case Op.step:
-      call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0));
+      if (call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0)) === 1) agent.stopRequested = true;
       break;
     case Op.shutdown:
       call(agent, consumed, agent.exports.agent_shutdown as () => number);

@@ -35,6 +35,8 @@ import {
 export const workerRingBytesDefault = 1 << 20;
 /** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
 export const watchdogMsDefault = 10_000;
+/** setTimeout holds at most 2^31-1 ms (and turns more into 1 ms): leave room for the start-up allowance. */
+const watchdogMsMax = 2 ** 31 - 1 - 60_000;
 /** Allowance for a new worker's first tick (thread start, tsx, module instantiation). */
 const workerStartupMs = 30_000;
 export const workersMax = 64;
@@ -155,6 +157,9 @@ export class WasmPool {
     }
     this.ringBytes = options.ringCapacityBytes ?? workerRingBytesDefault;
     this.watchdogMs = options.watchdogMs ?? watchdogMsDefault;
+    if (!(this.watchdogMs === Infinity || (Number.isInteger(this.watchdogMs) && this.watchdogMs >= 1 && this.watchdogMs <= watchdogMsMax))) {
+      throw new ConfigError(`watchdogMs must be an integer in 1..${watchdogMsMax} or Infinity (no watchdog), got ${this.watchdogMs}`);
+    }
     for (let i = 0; i < options.workers; i++) this.workers.push(new PoolWorker(i, this.ringBytes));
   }
 
@@ -224,8 +229,9 @@ export class WasmPool {
   async barrier(tick: number): Promise<BarrierResult> {
     const outputs = new Map<number, AgentTickOutput>();
     const faults: WorkerFault[] = [];
+    // A worker that died between ticks is found here even if it has nothing to do.
     const runs: WorkerRun[] = this.workers
-      .filter((worker) => worker.commands.length > 0)
+      .filter((worker) => worker.commands.length > 0 || (!worker.alive && worker.agents.size > 0))
       .map((worker) => {
         const run: WorkerRun = { worker, commands: worker.commands, next: -1, pendingBytes: 0, done: false };
         worker.commands = [];
@@ -235,10 +241,13 @@ export class WasmPool {
     let watchdogFired = false;
     // A worker's first tick includes its own start-up, which the watchdog must not count.
     const startupMs = runs.some((run) => !run.worker.started) ? workerStartupMs : 0;
-    const watchdog = setTimeout(() => {
-      watchdogFired = true;
-      for (const run of runs) if (!run.done) void run.worker.worker.terminate();
-    }, this.watchdogMs + startupMs);
+    const watchdog =
+      this.watchdogMs === Infinity
+        ? undefined
+        : setTimeout(() => {
+            watchdogFired = true;
+            for (const run of runs) if (!run.done) void run.worker.worker.terminate();
+          }, this.watchdogMs + startupMs);
     const fail = (run: WorkerRun, reason: string) => {
       run.done = true;
       faults.push({
