@@ -9,13 +9,14 @@
  *   tick t+1 its messages and its step run on the worker; at the barrier its publishes are
  *            applied with the same mailbox rules as a JS actor's, then it is next scheduled
  */
+import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type TickParticipant } from '../src/kernel.ts';
-import { admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
+import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
 import type { PluginManifest } from '../src/wasm/manifest.ts';
 import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
 import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
@@ -47,7 +48,28 @@ export interface LoadWasmAgentOptions extends Partial<AdmissionPolicy> {
  * module takes ~0.7 s to import under node and ~12 s under tsx's loader. The key covers the
  * module's hash, the call-depth limit and the metering format, so a hit is always valid.
  */
-const sharedCache = new MeteredModuleCache({ directory: join(tmpdir(), 'lockstep-metered') });
+const sharedCache = new MeteredModuleCache({ directory: privateCacheDirectory() });
+
+/**
+ * `$TMPDIR/lockstep-metered-<uid>`, created 0700. A folder someone else owns or can write
+ * is not used (memory only): a planted file there would run in place of the signed module.
+ */
+function privateCacheDirectory(): string | undefined {
+  const uid = process.getuid?.() ?? 0;
+  const path = join(tmpdir(), `lockstep-metered-${uid}`);
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    const stat = lstatSync(path);
+    if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o077) !== 0) return undefined;
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}
 
 /**
  * Admits a plugin from raw parts, meters and compiles it. Throws AdmissionError (a
@@ -58,7 +80,8 @@ export async function wasmAgentFromParts(
   options: LoadWasmAgentOptions = {},
 ): Promise<WasmAgentDefinition> {
   const { cache, callDepthMax, ...policy } = options;
-  const admitted = admitPlugin(parts, policy as AdmissionPolicy);
+  // Defaults first: a caller that names only its trusted keys must still get every limit.
+  const admitted = admitPlugin(parts, { ...admissionPolicyDefaults, ...definedFields(policy) });
   const depth = callDepthMax ?? callDepthMaxDefault;
   const metered = await (cache ?? sharedCache).get(admitted.bytes, { callDepthMax: depth });
   const module = await WebAssembly.compile(metered.bytes);
@@ -168,7 +191,7 @@ export class WasmAgentActor implements KernelActor {
         kernel.recordRefusal(
           this.self,
           refusal.topic,
-          `refused: agent '${this.name}' may not publish to '${kernel.topicName(refusal.topic)}' (not in its manifest's capabilities.publish)`,
+          `refused: agent '${this.name}' may not publish to ${describeTopic(kernel, refusal.topic)} (not in its manifest's capabilities.publish)`,
         );
       }
       for (const publish of output.publishes) kernel.publishAs(this.self, publish.topic, publish.payload, publish.priority);
@@ -186,6 +209,12 @@ export class WasmAgentActor implements KernelActor {
       kernel.actorWentDown(this.self);
     }
     if (output?.stopRequested === true && this.lifecycle.state === 'running') kernel.stopActor(this.self, 'the agent returned stop (1)');
+  }
+
+  /** Crashes the agent when applying its output threw (a lockstep bug or a hostile output). */
+  failApply(error: unknown): void {
+    if (this.lifecycleState === 'crashed' || this.lifecycleState === 'stopped' || this.lifecycleState === 'failed') return;
+    this.crash(`host error applying the agent's output: ${(error as Error).message}`, 0);
   }
 
   private crash(message: string, consumed: number): void {
@@ -298,7 +327,12 @@ export class WasmHost implements TickParticipant {
     for (const id of this.kernel.schedulingOrder(touched)) {
       const agent = this.agents.get(id);
       if (agent === undefined) continue;
-      agent.apply(outputs.get(id), faultOf.get(id), this.options.logger);
+      try {
+        agent.apply(outputs.get(id), faultOf.get(id), this.options.logger);
+      } catch (error) {
+        // Whatever an agent's output provokes, it takes down that agent, never the runtime.
+        agent.failApply(error);
+      }
     }
   }
 
@@ -309,6 +343,15 @@ export class WasmHost implements TickParticipant {
 
   async close(): Promise<void> {
     await this.pool_?.close();
+  }
+}
+
+/** A topic id an agent handed us, named if it exists: agents can pass any number. */
+function describeTopic(kernel: Kernel, id: number): string {
+  try {
+    return `'${kernel.topicName(id)}'`;
+  } catch {
+    return `topic #${id} (no such topic)`;
   }
 }
 

@@ -262,3 +262,49 @@ describe('runtime calls around a WASM tick (review findings)', () => {
     expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['stopped', 'stopped']);
   });
 });
+
+describe('hostile agents (security review)', () => {
+  const agentWat = (step: string, memory = '(memory (export "memory") 1 1)') => `(module
+      (import "lockstep" "publish" (func $publish (param i32 i32 i32 i32) (result i32)))
+      ${memory}
+      (func (export "lockstep_abi_version") (result i32) i32.const 1)
+      (func (export "agent_alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "agent_init") (result i32) i32.const 0)
+      (func (export "agent_receive") (param i32 i32) (result i32) i32.const 0)
+      (func (export "agent_step") (param i32) (result i32) ${step})
+      (func (export "agent_shutdown") (result i32) i32.const 0))`;
+  const manifest = (memoryPages = 1) => ({ name: 'hostile', version: '1.0.0', abi: 1 as const, capabilities: { publish: [], subscribe: [], models: [] }, limits: { fuelPerStep: 100_000, memoryPages } });
+
+  it('a publish to a topic id that does not exist is refused and logged; the runtime goes on', async () => {
+    const bytes = wat(agentWat('(drop (call $publish (i32.const 12345) (i32.const 0) (i32.const 0) (i32.const 0))) i32.const 0'));
+    const hostile = await wasmAgentFromParts({ name: 'hostile.wasm', bytes, manifest: manifest(), signature: null }, { allowUnsigned: true });
+    const runtime = start((s) => s.spawn(hostile, { name: 'hostile' }), { allowUnsigned: true });
+    await runtime.runAsync(3);
+    await runtime.closeAsync();
+    const reasons = readLog(runtime.logBytes()).ticks.flatMap((t) => t.drops).map((d) => d.reason);
+    expect(reasons).toContain("refused: agent 'hostile' may not publish to topic #12345 (no such topic) (not in its manifest's capabilities.publish)");
+    expect(runtime.snapshot().actors[0]?.lifecycle).toBe('stopped');
+  });
+
+  it('applies the default memory limit when the caller gives only trusted keys', async () => {
+    const bytes = wat(agentWat('i32.const 0', '(memory (export "memory") 1 65536)'));
+    await expect(wasmAgentFromParts({ name: 'greedy.wasm', bytes, manifest: manifest(1), signature: null }, { allowUnsigned: true })).rejects.toThrow(
+      /memory maximum|memory/,
+    );
+  });
+
+  it('never runs an unmetered module planted in the metered-module cache', async () => {
+    const { MeteredModuleCache, sha256Hex, callDepthMaxDefault } = await import('../src/wasm/metering.ts');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const directory = mkdtempSync(join(tmpdir(), 'lockstep-plant-'));
+    const benign = wat(agentWat('i32.const 0'));
+    const evil = wat(agentWat('(loop $forever (br $forever)) i32.const 0'));
+    writeFileSync(join(directory, `${MeteredModuleCache.keyOf(sha256Hex(benign), callDepthMaxDefault)}.wasm`), evil);
+    const cache = new MeteredModuleCache({ directory });
+    const definition = await wasmAgentFromParts({ name: 'benign.wasm', bytes: benign, manifest: manifest(), signature: null }, { allowUnsigned: true, cache });
+    expect(cache.stats.diskHits).toBe(0);
+    expect(WebAssembly.Module.exports(definition.module).map((e) => e.name)).toContain('lockstep_fuel');
+  });
+});

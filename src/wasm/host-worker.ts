@@ -49,6 +49,9 @@ class Agent {
   stopRequested = false;
   /** The tick whose fuel budget is loaded; the budget is per agent per tick. */
   fuelTick = -1;
+  logTick = -1;
+  logLines = 0;
+  refusedTick = -1;
   /** Messages handed over in the current tick (for the crash report). */
   consumed = 0;
   consumedTick = -1;
@@ -98,6 +101,26 @@ function emitWords(op: number, agentId: number, words: readonly number[], tail?:
   emit(record);
 }
 
+/** Longest topic name `topic()` looks up, in bytes. */
+const topicNameBytesMax = 256;
+/** Log output an agent may produce per tick: lines, and bytes per line. */
+const logLinesPerTickMax = 64;
+const logLineBytesMax = 1024;
+/** Fuel a host import costs on top of its per-byte charge. */
+const importCallFuel = 16;
+
+/**
+ * Charges an import call to the agent's fuel: a fixed cost plus one unit per byte the host
+ * handles, as for memory.copy. Running out traps inside the import, so the agent stops at
+ * the same call every run.
+ */
+function charge(agent: Agent, bytes: number): void {
+  const fuel = agent.fuel!;
+  const left = (fuel.value as bigint) - BigInt(importCallFuel + bytes);
+  fuel.value = left;
+  if (left < 0n) throw new WebAssembly.RuntimeError('fuel exhausted in a host call');
+}
+
 /** PUBLISH record straight from agent memory: no intermediate view for small payloads. */
 function emitPublish(agent: Agent, topic: number, priority: number, ptr: number, len: number): void {
   const length = 16 + len;
@@ -123,23 +146,39 @@ function imports(agent: Agent): WebAssembly.Imports {
     lockstep: {
       publish(topic: number, ptr: number, len: number, priority: number): number {
         if (!agent.publishAllowed.has(topic >>> 0)) {
-          emitWords(Result.refused, agent.setup.agentId, [topic >>> 0, 1]);
+          // Logged once per tick: a refused publish costs the agent nothing else.
+          if (agent.refusedTick !== currentTick) {
+            agent.refusedTick = currentTick;
+            emitWords(Result.refused, agent.setup.agentId, [topic >>> 0, 1]);
+          }
           return -1;
         }
         if (len > agent.setup.payloadBytesMax) return -2;
         if (!inBounds(ptr, len)) return -3;
         if (priority < 0 || priority > 255) return -4;
+        charge(agent, len);
         emitPublish(agent, topic >>> 0, priority, ptr, len);
         return 0;
       },
       topic(ptr: number, len: number): number {
-        if (!inBounds(ptr, len)) return -1;
+        // No capability name is longer; refusing first keeps an agent from buying a huge
+        // decode for a few units of fuel.
+        if (len > topicNameBytesMax || !inBounds(ptr, len)) return -1;
+        charge(agent, len);
         const name = utf8.decode(new Uint8Array(agent.memory.buffer, ptr, len));
         return agent.topicIds.get(name) ?? -1;
       },
       log(level: number, ptr: number, len: number): void {
         if (!inBounds(ptr, len)) return;
-        emitWords(Result.log, agent.setup.agentId, [level], new Uint8Array(agent.memory.buffer, ptr, Math.min(len, 4096)));
+        charge(agent, len);
+        if (agent.logTick !== currentTick) {
+          agent.logTick = currentTick;
+          agent.logLines = 0;
+        }
+        agent.logLines++;
+        if (agent.logLines > logLinesPerTickMax) return;
+        const text = agent.logLines === logLinesPerTickMax ? utf8Encoder.encode(`(log lines past ${logLinesPerTickMax} this tick are dropped)`) : new Uint8Array(agent.memory.buffer, ptr, Math.min(len, logLineBytesMax));
+        emitWords(Result.log, agent.setup.agentId, [level], text);
       },
       random(): number {
         return agent.random.nextUint32() | 0;
@@ -172,6 +211,8 @@ function load(agentId: number, token: number): void {
     agent.receive = instance.exports.agent_receive as (ptr: number, len: number) => number;
     agent.fuel = (instance.exports[fuelGlobalExport] as WebAssembly.Global | undefined) ?? null;
     agent.depth = (instance.exports[depthGlobalExport] as WebAssembly.Global | undefined) ?? null;
+    // Fail closed: an unmetered module must never run, whatever path it came by.
+    if (agent.fuel === null || agent.depth === null) throw new Error('the module is not metered (no lockstep_fuel/lockstep_depth exports)');
   } catch (error) {
     emitWords(Result.loaded, agentId, [0], utf8Encoder.encode(`instantiation failed: ${(error as Error).message}`));
     return;
@@ -195,6 +236,8 @@ function trapped(agent: Agent, consumed: number, error: unknown): null {
     crash(agent, CrashKind.fuelExhausted, consumed, `fuel exhausted: the agent used more than its ${agent.setup.fuelPerStep} fuel this tick`);
   } else if (depth > agent.setup.callDepthMax) {
     crash(agent, CrashKind.callDepthExceeded, consumed, `call depth exceeded ${agent.setup.callDepthMax} frames`);
+  } else if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    crash(agent, CrashKind.trap, consumed, `V8 stack overflow below the call-depth limit (a nondeterministic fault: frames too large for the worker's stack)`);
   } else {
     crash(agent, CrashKind.trap, consumed, `trap: ${(error as Error).message}`);
   }

@@ -1011,7 +1011,7 @@ export class MeteredModuleCache {
       if (stored !== null) {
         // A plain copy, not a view into a Node Buffer that may share a pool.
         const storedBytes = new Uint8Array(stored);
-        if (WebAssembly.validate(storedBytes)) {
+        if (WebAssembly.validate(storedBytes) && exportsMeteringGlobals(storedBytes)) {
           this.stats.diskHits += 1;
           return Object.freeze({ sha256, meteredSha256: sha256Hex(storedBytes), bytes: storedBytes });
         }
@@ -1021,6 +1021,16 @@ export class MeteredModuleCache {
     const metered = await meterModule(bytes, options);
     if (path !== null) await writeWhole(path, metered);
     return Object.freeze({ sha256, meteredSha256: sha256Hex(metered), bytes: metered });
+  }
+}
+
+/** True when a module exports both metering globals (a cached file that lacks them is not ours). */
+function exportsMeteringGlobals(bytes: Uint8Array): boolean {
+  try {
+    const names = new Set(WebAssembly.Module.exports(new WebAssembly.Module(bytes)).filter((e) => e.kind === 'global').map((e) => e.name));
+    return names.has(fuelGlobalExport) && names.has(depthGlobalExport);
+  } catch {
+    return false;
   }
 }
 

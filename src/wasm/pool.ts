@@ -37,6 +37,8 @@ export const workerRingBytesDefault = 1 << 20;
 export const watchdogMsDefault = 10_000;
 /** setTimeout holds at most 2^31-1 ms (and turns more into 1 ms): leave room for the start-up allowance. */
 const watchdogMsMax = 2 ** 31 - 1 - 60_000;
+/** Worker stack: 1,000 frames of up to ~30 KiB each. */
+const workerStackMb = 32;
 /** Allowance for a new worker's first tick (thread start, tsx, module instantiation). */
 const workerStartupMs = 30_000;
 export const workersMax = 64;
@@ -121,6 +123,9 @@ class PoolWorker {
     const entry = new URL(import.meta.url.endsWith('.ts') ? './host-worker.ts' : './host-worker.js', import.meta.url);
     this.worker = startWorker(entry, {
       workerData: { toWorker: this.toWorker.buffer, fromWorker: this.fromWorker.buffer, port: channel.port2 },
+      // A stack deep enough that the metered call-depth limit, not V8's stack, ends a deep
+      // recursion (V8's overflow point depends on the JIT tier and is not deterministic).
+      resourceLimits: { stackSizeMb: workerStackMb },
       transferList: [channel.port2],
     });
     // The pool must never keep a process alive on its own.
