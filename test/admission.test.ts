@@ -393,3 +393,19 @@ describe('admission: every check has its own code', () => {
     ]);
   });
 });
+
+describe('tables (security review)', () => {
+  it('refuses a table without a maximum or larger than the limit: it would be allocated before any fuel is charged', async () => {
+    const { admitPlugin, admissionPolicyDefaults } = await import('../src/wasm/admission.ts');
+    const { wat, minimalAgentWat } = await import('./fixtures/wat.ts');
+    const manifest = { name: 'tabled', version: '1.0.0', abi: 1 as const, capabilities: { publish: [], subscribe: [], models: [] }, limits: { fuelPerStep: 1000, memoryPages: 16 } };
+    for (const table of ['(table 10000000 funcref)', '(table 1 funcref)', '(table 1 100000 funcref)']) {
+      const bytes = wat(minimalAgentWat({ extra: table }));
+      expect(() => admitPlugin({ name: 'tabled.wasm', bytes, manifest, signature: null }, { ...admissionPolicyDefaults, allowUnsigned: true })).toThrow(
+        /a table must declare a maximum of at most 65536 entries/,
+      );
+    }
+    const fine = wat(minimalAgentWat({ extra: '(table 4 4 funcref)' }));
+    expect(admitPlugin({ name: 'tabled.wasm', bytes: fine, manifest, signature: null }, { ...admissionPolicyDefaults, allowUnsigned: true }).manifest.name).toBe('tabled');
+  });
+});

@@ -559,6 +559,9 @@ function checkExports(module: ModuleSections, refuse: Refuse): void {
   }
 }
 
+/** Largest function table an agent may declare (entries): tables are allocated up front. */
+export const tableEntriesMax = 65_536;
+
 function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: AdmissionPolicy, refuse: Refuse): void {
   // Flags first, from our own parse, as the pair to wabt's feature check: a shared or 64-bit
   // memory must never reach a worker even if a wabt release stopped refusing it.
@@ -570,6 +573,15 @@ function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: A
   }
   if (module.tables.length + module.imports.filter((entry) => entry.kind === 'table').length > 1) {
     refuse('admission_feature', `declares more than one table (reference types); agents may use only ${allowedWords}`);
+  }
+  // A table is allocated whole at instantiation, before any fuel is charged: bound it.
+  for (const table of module.tables) {
+    if (table.max === null || table.max > tableEntriesMax || table.min > tableEntriesMax) {
+      refuse(
+        'admission_memory',
+        `declares a table of ${table.min}..${table.max ?? 'unbounded'} entries; a table must declare a maximum of at most ${tableEntriesMax} entries`,
+      );
+    }
   }
   const memories = module.memories.length + module.imports.filter((entry) => entry.kind === 'memory').length;
   if (memories !== 1) refuse('admission_memory', `declares ${memories} memories; an agent has exactly one, exported as 'memory'`);
