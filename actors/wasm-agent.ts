@@ -85,7 +85,7 @@ export async function wasmAgentFromParts(
   const depth = callDepthMax ?? callDepthMaxDefault;
   const metered = await (cache ?? sharedCache).get(admitted.bytes, { callDepthMax: depth });
   const module = await WebAssembly.compile(metered.bytes);
-  return Object.freeze({
+  const definition: WasmAgentDefinition = Object.freeze({
     kind: 'wasm' as const,
     name: admitted.manifest.name,
     manifest: admitted.manifest,
@@ -94,7 +94,15 @@ export async function wasmAgentFromParts(
     keyId: admitted.keyId,
     callDepthMax: depth,
   });
+  admittedDefinitions.add(definition);
+  return definition;
 }
+
+/**
+ * Definitions this module made after admission and metering. A look-alike object (any
+ * module, any keyId) is refused at spawn: trust is never taken from a field anyone can set.
+ */
+const admittedDefinitions = new WeakSet<WasmAgentDefinition>();
 
 /**
  * Loads `<path>.wasm` with its `<base>.manifest.json` and `<base>.sig`, admits it against
@@ -357,6 +365,9 @@ function describeTopic(kernel: Kernel, id: number): string {
 
 /** Runtime-level check that a definition was signed by a key this runtime trusts. */
 export function assertTrusted(definition: WasmAgentDefinition, trustedKeyIds: ReadonlySet<string>, allowUnsigned: boolean): void {
+  if (!admittedDefinitions.has(definition)) {
+    throw new ConfigError(`agent definition '${definition.name}' was not made by loadWasmAgent/wasmAgentFromParts; load the module through admission`);
+  }
   if (definition.keyId === null) {
     if (!allowUnsigned) {
       throw new ConfigError(

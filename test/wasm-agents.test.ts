@@ -308,3 +308,12 @@ describe('hostile agents (security review)', () => {
     expect(WebAssembly.Module.exports(definition.module).map((e) => e.name)).toContain('lockstep_fuel');
   });
 });
+
+describe('trust', () => {
+  it('refuses a hand-made definition that claims a trusted keyId', async () => {
+    const counter = await load('counter');
+    const forged = { ...counter, module: (await load('spinner')).module };
+    const system = defineSystem({ name: 'forged', setup: (s) => s.spawn(forged, { name: 'forged' }) });
+    expect(() => createRuntime(system, { trustedKeys: [devKey] })).toThrow(/was not made by loadWasmAgent\/wasmAgentFromParts/);
+  });
+});
