@@ -49,6 +49,8 @@ class Agent {
   stopRequested = false;
   /** The tick whose fuel budget is loaded; the budget is per agent per tick. */
   fuelTick = -1;
+  /** Host-call fuel not yet taken from the fuel global (see `charge`). */
+  pendingFuel = 0;
   logTick = -1;
   logLines = 0;
   refusedTick = -1;
@@ -111,15 +113,30 @@ const importCallFuel = 16;
 
 /**
  * Charges an import call to the agent's fuel: a fixed cost plus one unit per byte the host
- * handles, as for memory.copy. Running out traps inside the import, so the agent stops at
- * the same call every run.
+ * handles, as for memory.copy. Charges gather in `pendingFuel` and are taken from the fuel
+ * global every `hostFuelSyncUnits` units and at the end of init, step and shutdown, so the
+ * common small publish costs no BigInt arithmetic; the points where an agent runs out are
+ * still fixed by its own sequence of calls, so they are the same every run.
  */
 function charge(agent: Agent, bytes: number): void {
-  const fuel = agent.fuel!;
-  const left = (fuel.value as bigint) - BigInt(importCallFuel + bytes);
-  fuel.value = left;
-  if (left < 0n) throw new WebAssembly.RuntimeError('fuel exhausted in a host call');
+  agent.pendingFuel += importCallFuel + bytes;
+  if (agent.pendingFuel >= hostFuelSyncUnits && !settleFuel(agent)) {
+    throw new WebAssembly.RuntimeError('fuel exhausted in a host call');
+  }
 }
+
+/** Takes the gathered host charges from the fuel global; false when that exhausts it. */
+function settleFuel(agent: Agent): boolean {
+  if (agent.pendingFuel === 0) return true;
+  const fuel = agent.fuel!;
+  const left = (fuel.value as bigint) - BigInt(agent.pendingFuel);
+  agent.pendingFuel = 0;
+  fuel.value = left;
+  return left >= 0n;
+}
+
+/** Host charges gathered before they are taken from the fuel global. */
+const hostFuelSyncUnits = 4_096;
 
 /** PUBLISH record straight from agent memory: no intermediate view for small payloads. */
 function emitPublish(agent: Agent, topic: number, priority: number, ptr: number, len: number): void {
@@ -225,6 +242,7 @@ function load(agentId: number, token: number): void {
 function prepare(agent: Agent): void {
   if (agent.fuelTick === currentTick) return;
   agent.fuelTick = currentTick;
+  agent.pendingFuel = 0;
   if (agent.fuel !== null) agent.fuel.value = BigInt(agent.setup.fuelPerStep);
 }
 
@@ -269,6 +287,7 @@ function call(agent: Agent, consumed: number, run: () => unknown): number | null
   } catch (error) {
     return trapped(agent, consumed, error);
   }
+  if (!settleFuel(agent)) return trapped(agent, consumed, new WebAssembly.RuntimeError('fuel exhausted in host calls'));
   return outcome(agent, consumed, code);
 }
 
@@ -301,6 +320,10 @@ function deliver(agent: Agent, record: Uint8Array): void {
     code = agent.receive(ptr, total);
   } catch (error) {
     trapped(agent, consumed, error);
+    return;
+  }
+  if (agent.pendingFuel >= hostFuelSyncUnits && !settleFuel(agent)) {
+    trapped(agent, consumed, new WebAssembly.RuntimeError('fuel exhausted in host calls'));
     return;
   }
   if (code !== 0 && outcome(agent, consumed, code) === 1) agent.stopRequested = true;
