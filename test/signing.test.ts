@@ -368,3 +368,18 @@ describe('CLI: keygen, sign, verify', () => {
     expect(refused.stderr).toMatch(/^lockstep: module 'agent\.wasm' is signed by key [0-9a-f]{16}, which is not trusted here/);
   });
 });
+
+describe('plugin files that are not files (security review)', () => {
+  it('refuses a FIFO in place of a manifest instead of hanging', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, copyFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const { loadPluginFiles } = await import('../src/wasm/signing.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'lockstep-fifo-'));
+    copyFileSync(fileURLToPath(new URL('../actors/agents/build/counter.wasm', import.meta.url)), join(dir, 'counter.wasm'));
+    execFileSync('mkfifo', [join(dir, 'counter.manifest.json')]);
+    expect(() => loadPluginFiles(join(dir, 'counter.wasm'))).toThrow(/is not a regular file/);
+  });
+});

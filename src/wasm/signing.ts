@@ -11,7 +11,7 @@
  * `<base>.sig` (JSON: { algorithm, keyId, signature }). A missing `.sig` is an unsigned plugin.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { AdmissionError, ConfigError } from '../errors.ts';
 import { canonicalManifestJson, parseManifest, type PluginManifest } from './manifest.ts';
@@ -218,10 +218,25 @@ function isBase64OfLength(text: string, bytes: number): boolean {
 
 function readBounded(path: string, bytesMax: number, what: string, fix: string): Uint8Array {
   if (!existsSync(path)) throw new AdmissionError('admission_file', `${what} does not exist; ${fix}`);
-  const size = statSync(path).size;
-  if (size > bytesMax) throw new AdmissionError('admission_file', `${what} is ${size} bytes, more than the ${bytesMax} a plugin file may have; check the path`);
-  // A fresh Uint8Array, not a pooled Buffer view: wabt misreads views into a shared pool.
-  return new Uint8Array(readFileSync(path));
+  // One open file, checked and read with a bound: a FIFO or a device behind the path must
+  // neither block the loader nor feed it without end.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new AdmissionError('admission_file', `${what} is not a regular file; ${fix}`);
+    if (stat.size > bytesMax) throw new AdmissionError('admission_file', `${what} is ${stat.size} bytes, more than the ${bytesMax} a plugin file may have; check the path`);
+    // A fresh Uint8Array, not a pooled Buffer view: wabt misreads views into a shared pool.
+    const bytes = new Uint8Array(stat.size);
+    let read = 0;
+    while (read < bytes.length) {
+      const count = readSync(fd, bytes, read, bytes.length - read, read);
+      if (count === 0) break;
+      read += count;
+    }
+    return read === bytes.length ? bytes : bytes.slice(0, read);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseJson(bytes: Uint8Array, path: string, code: 'admission_manifest' | 'admission_signature', fix: string): unknown {
