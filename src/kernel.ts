@@ -106,6 +106,13 @@ export type PublishResult =
 /** Shared so the accepted path allocates nothing. */
 export const publishAccepted: PublishResult = Object.freeze({ ok: true });
 
+/** Control requests from outside (suspend, resume, stop) are inputs on this reserved topic. */
+export const controlTopicName = 'lockstep/control';
+const controlTopicId = 0;
+export const ControlOp = { suspend: 1, resume: 2, stop: 3 } as const;
+export type ControlOp = (typeof ControlOp)[keyof typeof ControlOp];
+export type ControlHandler = (op: ControlOp, actorId: number) => void;
+
 /** Sender id of external inputs. Actor ids start at 1. */
 export const externalSender = 0;
 
@@ -221,6 +228,8 @@ export class Kernel {
   /** Set while publishing a payload the kernel already owns (see publishAs). */
   private payloadOwned = false;
   private participant: TickParticipant | null = null;
+  private controlHandler: ControlHandler | null = null;
+  private controlApplied = 0;
   private externalSeq = 0;
 
   private touchedBuckets: Bucket[] = [];
@@ -234,6 +243,8 @@ export class Kernel {
   readonly counters: KernelCounters = { published: 0, delivered: 0, mailboxDeliveries: 0, injected: 0, refused: 0, dropped: 0 };
 
   constructor(readonly config: KernelConfig) {
+    // Topic 0 is reserved for control requests (see `control`).
+    this.declareTopic(controlTopicName);
     if (!(Number.isInteger(config.tickTasksMax) && config.tickTasksMax >= 1)) {
       throw new ConfigError(`tickTasksMax must be an integer >= 1, got ${config.tickTasksMax}`);
     }
@@ -454,7 +465,7 @@ export class Kernel {
     hashEnvelope(topic.id, externalSender, seq, priority, bytes, hash);
     this.enqueue(topic, new Envelope(topic, externalSender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!));
     this.pendingInjected.push({ topic: topic.id, seq, priority, payload: bytes });
-    this.counters.injected++;
+    if (topic.id !== controlTopicId) this.counters.injected++;
   }
 
   /** The first accepting subscriber with no room left, or null; reserves room in all when null. */
@@ -552,7 +563,9 @@ export class Kernel {
       bucket.outOfOrder = false;
       bucket.lastSender = -1;
     }
-    this.counters.delivered += deliveredCount;
+    // Control requests are applied, not delivered: the counters count messages.
+    this.counters.delivered += deliveredCount - this.controlApplied;
+    this.controlApplied = 0;
 
     // 2. Actors admitted since the last tick run init (their messages go out next tick).
     if (this.admitted.length > 0) {
@@ -668,6 +681,10 @@ export class Kernel {
   }
 
   private fanOut(envelope: Envelope): void {
+    if (envelope.topicInfo.id === controlTopicId) {
+      this.applyControl(envelope);
+      return;
+    }
     const subscribers = (envelope.topicInfo as TopicState).subscribers;
     if (subscribers.length === 0) {
       this.drop(0, envelope, 'no subscriber');
@@ -757,6 +774,39 @@ export class Kernel {
     slot.mailbox = [];
     slot.reserved = 0;
     slot.blockedOn = 0;
+  }
+
+  // ── control: requests from outside, taken in as inputs ───────────────────────────
+
+  /** Registers what runs a control request (the runtime: suspend, resume, stop). */
+  setControlHandler(handler: ControlHandler): void {
+    this.controlHandler = handler;
+  }
+
+  /**
+   * Queues a control request for the next tick boundary. It travels as an input on the
+   * reserved topic, so the log records it and replay applies it at the same point.
+   */
+  control(op: ControlOp, actorId: number): void {
+    const payload = new Uint8Array(5);
+    payload[0] = op;
+    new DataView(payload.buffer).setUint32(1, actorId, true);
+    this.inject(controlTopicId, payload, priorityMax);
+  }
+
+  private applyControl(envelope: Envelope): void {
+    this.controlApplied++;
+    const payload = envelope.payload;
+    if (payload.length !== 5 || this.controlHandler === null) {
+      this.drop(0, envelope, 'malformed control request');
+      return;
+    }
+    const actorId = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1, true);
+    if (this.slots[actorId] === undefined) {
+      this.drop(0, envelope, `control request for unknown actor #${actorId}`);
+      return;
+    }
+    this.controlHandler(payload[0] as ControlOp, actorId);
   }
 
   // ── for the tick participant ─────────────────────────────────────────────────────

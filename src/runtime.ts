@@ -8,7 +8,7 @@ import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } fro
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
-import { Kernel, type ActorView, type KernelCounters } from './kernel.ts';
+import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
 import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
 import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
 import { Random } from './prng.ts';
@@ -135,6 +135,7 @@ export class Runtime {
       logger: this.logger,
     });
     this.kernel.setParticipant(this.wasm);
+    this.kernel.setControlHandler((op, actorId) => this.applyControl(op, actorId));
     if (log === undefined) {
       this.memorySink = new MemorySink();
       this.writer = new LogWriter(this.memorySink);
@@ -340,19 +341,36 @@ export class Runtime {
   /** Suspends an actor: it keeps taking mail but is not scheduled. */
   suspend(name: string): void {
     this.assertOpen('suspend');
-    this.anyActor(name).suspend();
+    this.anyActor(name);
+    this.kernel.control(ControlOp.suspend, this.kernel.actorId(name));
   }
 
-  /** Resumes a suspended actor. */
+  /** Resumes a suspended actor at the next tick boundary. */
   resume(name: string): void {
     this.assertOpen('resume');
-    this.anyActor(name).resume();
+    this.anyActor(name);
+    this.kernel.control(ControlOp.resume, this.kernel.actorId(name));
   }
 
-  /** Stops an actor: its stop hook runs, its queued mail is dropped (and logged as such). */
+  /**
+   * Stops an actor at the next tick boundary: its stop hook runs, its queued mail is
+   * dropped (and logged as such). Like suspend and resume, the request is an input: it is
+   * in the log and replay applies it at the same tick.
+   */
   stopActor(name: string): void {
     this.assertOpen('stopActor');
-    this.kernel.stopActor(this.kernel.actorId(name), 'stopped by request');
+    this.anyActor(name);
+    this.kernel.control(ControlOp.stop, this.kernel.actorId(name));
+  }
+
+  /** Carries out a control request taken in at a tick boundary. */
+  private applyControl(op: ControlOp, actorId: number): void {
+    const name = this.kernel.actorName(actorId);
+    const actor = this.jsActors.get(name) ?? this.wasmActors.get(name);
+    if (actor === undefined) return;
+    if (op === ControlOp.suspend) actor.suspend();
+    else if (op === ControlOp.resume) actor.resume();
+    else if (op === ControlOp.stop) this.kernel.stopActor(actorId, 'stopped by request');
   }
 
   private anyActor(name: string): { suspend(): void; resume(): void } {

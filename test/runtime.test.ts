@@ -402,3 +402,36 @@ describe('embedded inputs', () => {
     expect(runtime.actorState<number>('sleeper')).toBe(4);
   });
 });
+
+describe('control requests are inputs', () => {
+  it('logs suspend, resume and stop at a tick boundary, and replay applies them at the same tick', async () => {
+    const { replay } = await import('lockstep');
+    const counter = defineActor({ name: 'counter', subscribe: ['t'], init: () => 0, receive: (n) => n + 1, step: (n) => n });
+    const system = defineSystem({
+      name: 'control',
+      setup: (s) => {
+        s.spawn(counter, { name: 'a' });
+        s.spawn(counter, { name: 'b' });
+      },
+    });
+    const runtime = createRuntime(system, { level: 'full' });
+    runtime.step();
+    runtime.suspend('a');
+    runtime.inject('t', bytes(1));
+    runtime.step();
+    runtime.resume('a');
+    runtime.stopActor('b');
+    runtime.inject('t', bytes(2));
+    runtime.run(2);
+    runtime.close();
+    expect(runtime.snapshot().actors.map((a) => [a.name, a.lifecycle])).toEqual([
+      ['a', 'stopped'],
+      ['b', 'stopped'],
+    ]);
+    const log = readLog(runtime.logBytes());
+    const tick3 = log.ticks[2]!;
+    expect(tick3.lifecycle.map((e) => `${e.actor}:${e.from}>${e.to}`)).toEqual(['1:suspended>running', '2:running>stopping', '2:stopping>stopped']);
+    expect(runtime.actorState<number>('a')).toBe(2);
+    expect((await replay(runtime.logBytes(), system)).bitExact).toBe(true);
+  });
+});

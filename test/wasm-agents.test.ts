@@ -118,7 +118,7 @@ describe('WASM agents on the worker pool', () => {
   });
 
   it('refuses at run time, and logs, a publish to a topic the manifest does not declare', async () => {
-    // Publishes to topic id 0 (the first inbox), which its manifest does not grant.
+    // Publishes to topic id 1 (the first inbox; 0 is the reserved control topic), which its manifest does not grant.
     const bytes = wat(`(module
       (import "lockstep" "publish" (func $publish (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1 1)
@@ -128,7 +128,7 @@ describe('WASM agents on the worker pool', () => {
       (func (export "agent_init") (result i32) i32.const 0)
       (func (export "agent_receive") (param i32 i32) (result i32) i32.const 0)
       (func (export "agent_step") (param i32) (result i32)
-        (call $publish (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 0)))
+        (call $publish (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 0)))
       (func (export "agent_shutdown") (result i32) i32.const 0))`);
     const manifest = { name: 'sneaky', version: '1.0.0', abi: 1 as const, capabilities: { publish: ['allowed'], subscribe: [], models: [] }, limits: { fuelPerStep: 10_000, memoryPages: 1 } };
     const sneaky = await wasmAgentFromParts({ name: 'sneaky.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
