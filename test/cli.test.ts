@@ -1,26 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { lockstep } from './fixtures/cli.ts';
 
-const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
 const demo = fileURLToPath(new URL('../examples/demo/system.ts', import.meta.url));
 const devKey = fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'lockstep-cli-'));
 
-async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('lockstep CLI', () => {
   const log = join(dir, 'demo.log');

@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { lockstep } from './fixtures/cli.ts';
 import { addPluginCommands } from '../src/cli/plugin-commands.ts';
 import { AdmissionError, ConfigError, LockstepError } from '../src/errors.ts';
 import { canonicalManifestJson, parseManifest, type PluginManifest } from '../src/wasm/manifest.ts';
@@ -338,21 +337,7 @@ describe('CLI: keygen, sign, verify', () => {
     expect(existsSync(join(folder, 'a.sig'))).toBe(false);
   });
 
-  // End to end through the real binary, once src/cli/main.ts registers these commands.
-  const bin = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
-  const wired = readFileSync(new URL('../src/cli/main.ts', import.meta.url), 'utf8').includes('addPluginCommands');
-
-  it.runIf(wired)('lockstep keygen / sign / verify run from the command line, failures exit 2 with "lockstep: ..."', async () => {
-    const run = promisify(execFile);
-    const lockstep = async (...args: string[]) => {
-      try {
-        const { stdout, stderr } = await run(process.execPath, [bin, ...args], { encoding: 'utf8' });
-        return { code: 0, stdout, stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-      }
-    };
+  it('lockstep keygen / sign / verify run from the command line, failures exit 2 with "lockstep: ..."', async () => {
     const folder = join(dir, 'bin');
     mkdirSync(folder);
     const keygen = await lockstep('keygen', '--out', join(folder, 'me'));
