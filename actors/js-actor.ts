@@ -12,7 +12,7 @@ import type { Envelope, Message } from '../src/envelope.ts';
 import { ActorContractError, ConfigError } from '../src/errors.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type PublishResult } from '../src/kernel.ts';
 import { Random } from '../src/prng.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
+import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
 
 export interface PublishOptions {
   /** 0..255, higher first. Defaults to the sending actor's priority. */
@@ -95,6 +95,11 @@ export interface JsActorOptions<Args> {
   logger: Logger;
 }
 
+/** The error an injected crash carries (see the fault plan). */
+export class InjectedFault extends Error {
+  override readonly name = 'InjectedFault';
+}
+
 export interface CrashRecord {
   tick: number;
   error: unknown;
@@ -133,8 +138,12 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
     this.lifecycle = new Lifecycle((from, to, detail) => {
       this.status = kernelStatusOf[to];
       this.kernel.recordLifecycle(this.self, from, to, detail);
+      this.watcher?.(from, to, detail);
     });
   }
+
+  /** Told of every lifecycle transition after it is logged; the actor's supervisor listens. */
+  watcher: TransitionWatcher | null = null;
 
   /** Topics this instance subscribes to, from its definition and args. */
   subscriptions(): readonly string[] {
@@ -229,6 +238,33 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
 
   resume(): void {
     if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
+  }
+
+  /**
+   * Starts the actor again after it crashed or stopped (its supervisor decides): a new
+   * incarnation, with no state until init runs and a fresh random stream. The caller then
+   * readmits it to the kernel, which runs init at the next step 2 of a tick.
+   */
+  restart(detail: string): void {
+    this.lifecycle.send('RESTART', detail);
+    this.incarnation++;
+    this.state = undefined;
+    this.random_ = new Random(this.seed, this.self, this.incarnation);
+  }
+
+  /** Stops the actor without running its stop hook (a supervisor's brutal_kill). */
+  kill(reason: string): void {
+    if (!this.lifecycle.can('STOP')) return;
+    this.lifecycle.send('STOP', reason);
+    if (this.lifecycle.state === 'stopping') this.lifecycle.send('STOPPED');
+    this.kernel.actorWentDown(this.self);
+  }
+
+  /** Crashes the actor now, as if its code had thrown (fault injection). */
+  injectCrash(reason: string): void {
+    if (!this.lifecycle.can('CRASH')) return;
+    this.crash(new InjectedFault(reason), 'fault injected');
+    this.kernel.actorWentDown(this.self);
   }
 
   /** The actor's current state value (for tests and snapshots). */

@@ -2,9 +2,13 @@
  * The lifecycle of every actor, as an xstate v5 machine (ARCHITECTURE.md, "Actors"):
  *
  *   created → initializing → running ⇄ suspended → stopping → stopped
- *                  │            │          │
+ *                  │            │          │                        │
  *                  └────────────┴──────────┴──▶ crashed → restarting → initializing
  *                                                  └─────▶ failed
+ *
+ * A supervisor restarts a crashed child, and also one it stopped itself (the siblings of
+ * a one_for_all or rest_for_one restart, a permanent child that exited normally), so
+ * `stopped` leads on to `restarting`. `failed` is final: nobody restarts it.
  *
  * Only lifecycle events go through xstate (about 200k events/s); per-message traffic never
  * does. Every transition is reported to `onTransition`, which the runtime writes to the log.
@@ -45,7 +49,7 @@ export const lifecycleMachine = setup({
     running: { on: { SUSPEND: 'suspended', STOP: 'stopping', CRASH: 'crashed' } },
     suspended: { on: { RESUME: 'running', STOP: 'stopping', CRASH: 'crashed' } },
     stopping: { on: { STOPPED: 'stopped', CRASH: 'crashed' } },
-    stopped: { type: 'final' },
+    stopped: { on: { RESTART: 'restarting' } },
     crashed: { on: { RESTART: 'restarting', FAIL: 'failed' } },
     restarting: { on: { INIT: 'initializing', FAIL: 'failed' } },
     failed: { type: 'final' },
@@ -64,6 +68,9 @@ export const kernelStatusOf: Readonly<Record<LifecycleState, ActorStatusCode>> =
   restarting: ActorStatus.starting,
   failed: ActorStatus.down,
 };
+
+/** Told of a transition after it is logged (a supervisor watching its child). */
+export type TransitionWatcher = (from: LifecycleState, to: LifecycleState, detail: string) => void;
 
 export type TransitionListener = (from: LifecycleState, to: LifecycleState, detail: string) => void;
 

@@ -22,7 +22,7 @@ import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts
 import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName } from '../src/wasm/protocol.ts';
 import { loadPluginFiles, type PluginSignature } from '../src/wasm/signing.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
+import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
 
 /** An admitted, metered and compiled agent module: what `spawn` takes for a WASM agent. */
 export interface WasmAgentDefinition {
@@ -137,8 +137,14 @@ export class WasmAgentActor implements KernelActor {
     this.lifecycle = new Lifecycle((from, to, detail) => {
       this.status = kernelStatusOf[to];
       this.kernel.recordLifecycle(this.self, from, to, detail);
+      this.watcher?.(from, to, detail);
     });
   }
+
+  /** Told of every lifecycle transition after it is logged; the agent's supervisor listens. */
+  watcher: TransitionWatcher | null = null;
+  /** How many times the agent has been started before (0 for the first run). */
+  incarnation = 0;
 
   get lifecycleState(): LifecycleState {
     return this.lifecycle.state;
@@ -184,6 +190,43 @@ export class WasmAgentActor implements KernelActor {
 
   resume(): void {
     if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
+  }
+
+  /**
+   * Starts the agent again after it crashed or stopped: a fresh instance of the same module
+   * (new memory, random stream of the next incarnation) is loaded on its worker. The caller
+   * readmits it to the kernel, whose step 2 sends INIT after the LOAD.
+   */
+  restart(detail: string): void {
+    this.lifecycle.send('RESTART', detail);
+    this.incarnation++;
+    this.inFlight = [];
+    this.host.load(this);
+  }
+
+  /** Stops the agent without running agent_shutdown (a supervisor's brutal_kill). */
+  kill(reason: string): void {
+    if (!this.lifecycle.can('STOP')) return;
+    this.lifecycle.send('STOP', reason);
+    this.lifecycle.send('STOPPED');
+    this.host.forget(this.self);
+    this.kernel.actorWentDown(this.self);
+  }
+
+  /** Crashes the agent now, from the host (fault injection). */
+  injectCrash(reason: string): void {
+    if (!this.lifecycle.can('CRASH')) return;
+    this.crash(`fault injected: ${reason}`, 0);
+  }
+
+  /**
+   * Empties the agent's fuel for the tick under way (fault injection): its next call into
+   * the module traps with "fuel exhausted", exactly as a runaway loop would.
+   */
+  exhaustFuel(): boolean {
+    if (this.status !== ActorStatus.running) return false;
+    this.host.pool().exhaustFuel(this.self);
+    return true;
   }
 
   /** Applies what the agent did this tick (or the fault that took its worker down). */
@@ -241,6 +284,7 @@ export interface WasmHostOptions {
   seed: number;
   payloadBytesMax: number;
   watchdogMs?: number;
+  spareWorkers?: number;
   ringCapacityBytes?: number;
   logger: Logger;
 }
@@ -275,6 +319,7 @@ export class WasmHost implements TickParticipant {
     this.pool_ ??= new WasmPool({
       workers: this.options.workers,
       watchdogMs: this.options.watchdogMs,
+      spareWorkers: this.options.spareWorkers,
       ringCapacityBytes: this.options.ringCapacityBytes ?? ringBytesFor(this.options.payloadBytesMax),
     });
     return this.pool_;
@@ -298,7 +343,7 @@ export class WasmHost implements TickParticipant {
       fuelPerStep: definition.manifest.limits.fuelPerStep,
       callDepthMax: definition.callDepthMax,
       seed: this.options.seed,
-      incarnation: 0,
+      incarnation: agent.incarnation,
       payloadBytesMax: this.options.payloadBytesMax,
       publishTopics,
       topicIds: names.map((name) => [name, kernel.declareTopic(name)]),

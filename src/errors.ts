@@ -132,3 +132,23 @@ export class MeteringError extends LockstepError {
     super('metering_failed', `module '${moduleName}' could not be metered: ${reason}`, options);
   }
 }
+
+/**
+ * A supervision tree or verb was refused. `code` says which rule, mirroring OTP's errors:
+ * supervisor_invalid_spec (a bad flag or child spec), supervisor_not_found,
+ * supervisor_already_present, supervisor_already_started, supervisor_running,
+ * supervisor_simple_one_for_one (a verb that strategy does not take).
+ */
+export class SupervisorError extends LockstepError {
+  constructor(code: SupervisorErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type SupervisorErrorCode =
+  | 'supervisor_invalid_spec'
+  | 'supervisor_not_found'
+  | 'supervisor_already_present'
+  | 'supervisor_already_started'
+  | 'supervisor_running'
+  | 'supervisor_simple_one_for_one';

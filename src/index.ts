@@ -4,6 +4,7 @@
  *   defineActor  → an actor kind (init, receive, step, stop)
  *   defineSystem → the actors a run starts with
  *   createRuntime(system, options) → step/run ticks, inject inputs, snapshot, close
+ *   supervisor(flags, children) → a supervision tree (OTP strategies on logical ticks)
  *   replay(log, system) → re-execute a recorded run and check it tick by tick
  */
 export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, type PublishOptions } from '../actors/js-actor.ts';
@@ -12,7 +13,19 @@ export { loadWasmAgent, wasmAgentFromParts, type LoadWasmAgentOptions, type Wasm
 export type { PluginManifest } from './wasm/manifest.ts';
 export { generateKeyPair, publicKeyId, signPlugin } from './wasm/signing.ts';
 export { defineSystem, type InputRequest, type SpawnOptions, type SystemBuilder, type SystemDefinition } from './system.ts';
-export { createRuntime, Runtime, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
+export {
+  supervisor,
+  type Backoff,
+  type ChildSpec,
+  type RestartType,
+  type Shutdown,
+  type Strategy,
+  type SupervisorFlags,
+  type SupervisorSpec,
+} from '../supervisors/spec.ts';
+export type { ChildCounts, ChildInfo, SupervisorView } from '../supervisors/supervision.ts';
+export { checkFaultPlan, loadFaultPlan, randomFaultPlan, type Fault, type FaultKind, type FaultPlan, type RandomFaultOptions } from './faults.ts';
+export { createRuntime, Runtime, type SupervisorHandle, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
 export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
 export type { Message, Topic } from './envelope.ts';

@@ -109,9 +109,19 @@ export const publishAccepted: PublishResult = Object.freeze({ ok: true });
 /** Control requests from outside (suspend, resume, stop) are inputs on this reserved topic. */
 export const controlTopicName = 'lockstep/control';
 const controlTopicId = 0;
-export const ControlOp = { suspend: 1, resume: 2, stop: 3 } as const;
+/**
+ * What a control request asks. suspend/resume/stop name an actor; the fault injections
+ * (crash, exhaustFuel, killWorker) name an actor or a worker; `supervisor` carries a
+ * supervision verb (startChild, terminateChild, ...) for the supervisor it names.
+ */
+export const ControlOp = { suspend: 1, resume: 2, stop: 3, crash: 4, exhaustFuel: 5, killWorker: 6, supervisor: 7 } as const;
 export type ControlOp = (typeof ControlOp)[keyof typeof ControlOp];
-export type ControlHandler = (op: ControlOp, actorId: number) => void;
+/** Carries out a control request; returns null, or why it was refused (logged as a drop). */
+export type ControlHandler = (op: ControlOp, target: number, extra: Uint8Array) => string | null;
+/** Runs at every tick boundary, before delivery: where supervisors act (see `setBoundaryHandler`). */
+export type BoundaryHandler = (tick: number) => void;
+
+const controlOps = new Set<number>(Object.values(ControlOp));
 
 /** Sender id of external inputs. Actor ids start at 1. */
 export const externalSender = 0;
@@ -229,6 +239,7 @@ export class Kernel {
   private payloadOwned = false;
   private participant: TickParticipant | null = null;
   private controlHandler: ControlHandler | null = null;
+  private boundaryHandler: BoundaryHandler | null = null;
   private controlApplied = 0;
   private externalSeq = 0;
 
@@ -539,6 +550,10 @@ export class Kernel {
     const full = this.config.level === 'full';
     const envelopes: EnvelopeRecord[] | null = full ? [] : null;
 
+    // 0. Supervisors act on the exits of the last tick: restarts go in before delivery, so
+    //    a restarted actor takes this tick's mail and runs init in step 2.
+    this.boundaryHandler?.(tick);
+
     // 1. Deliver what tick t-1 published plus the injections, in canonical order.
     const buckets = this.touchedBuckets;
     this.touchedBuckets = [];
@@ -632,8 +647,8 @@ export class Kernel {
    * final record, numbered as the tick after the last one; at the full level its
    * `envelopes` are the ones dropped undelivered.
    */
-  shutdown(): TickRecord {
-    const tick = this.beginShutdown();
+  shutdown(order?: readonly number[]): TickRecord {
+    const tick = this.beginShutdown(order);
     if (this.participant !== null && this.participant.hasWork()) {
       throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
     }
@@ -641,18 +656,27 @@ export class Kernel {
   }
 
   /** `shutdown`, waiting for the participant (WASM agents run their agent_shutdown). */
-  async shutdownAsync(): Promise<TickRecord> {
-    const tick = this.beginShutdown();
+  async shutdownAsync(order?: readonly number[]): Promise<TickRecord> {
+    const tick = this.beginShutdown(order);
     if (this.participant !== null && this.participant.hasWork()) await this.participant.settle(tick);
     return this.endShutdown(tick);
   }
 
-  private beginShutdown(): number {
+  /**
+   * `order` lists actor ids to stop first, in that order (the runtime passes its
+   * supervision trees, each stopped top down with children in reverse start order); every
+   * other actor then stops in reverse order of admission.
+   */
+  private beginShutdown(order: readonly number[] = []): number {
     const tick = ++this.tickNow;
     this.inTick = true;
     // The runtime's own transition (actor 0) marks this record as the shutdown record, so a
     // reader knows it even when the end marker after it was torn off.
     this.recordLifecycle(externalSender, 'running', 'stopping', 'shutdown');
+    for (const id of order) {
+      const slot = this.slots[id];
+      if (slot !== undefined && slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');
+    }
     for (let id = this.slots.length - 1; id >= 1; id--) {
       const slot = this.slots[id]!;
       if (slot.actor.status !== ActorStatus.down) this.stopActor(id, 'shutdown');
@@ -698,6 +722,13 @@ export class Kernel {
         continue;
       }
       if (target.reserved > 0) target.reserved--;
+      else if (target.mailbox.length >= target.capacity) {
+        // Published while the recipient was down (no room was reserved), and it came back
+        // with a full mailbox: refused here rather than overfilling it.
+        this.drop(target.id, envelope, 'mailbox full: published while the recipient was down');
+        target.droppedTotal++;
+        continue;
+      }
       target.mailbox.push(envelope);
       this.counters.mailboxDeliveries++;
     }
@@ -787,26 +818,60 @@ export class Kernel {
    * Queues a control request for the next tick boundary. It travels as an input on the
    * reserved topic, so the log records it and replay applies it at the same point.
    */
-  control(op: ControlOp, actorId: number): void {
-    const payload = new Uint8Array(5);
+  control(op: ControlOp, target: number, extra?: Uint8Array): void {
+    const payload = new Uint8Array(5 + (extra?.length ?? 0));
     payload[0] = op;
-    new DataView(payload.buffer).setUint32(1, actorId, true);
+    new DataView(payload.buffer).setUint32(1, target, true);
+    if (extra !== undefined) payload.set(extra, 5);
     this.inject(controlTopicId, payload, priorityMax);
   }
 
   private applyControl(envelope: Envelope): void {
     this.controlApplied++;
     const payload = envelope.payload;
-    if (payload.length !== 5 || this.controlHandler === null) {
+    const op = payload[0] ?? 0;
+    if (payload.length < 5 || this.controlHandler === null || !controlOps.has(op)) {
       this.drop(0, envelope, 'malformed control request');
       return;
     }
-    const actorId = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1, true);
-    if (this.slots[actorId] === undefined) {
-      this.drop(0, envelope, `control request for unknown actor #${actorId}`);
+    const target = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1, true);
+    const actorOp = op !== ControlOp.killWorker;
+    if (actorOp && (target === externalSender || this.slots[target] === undefined)) {
+      this.drop(0, envelope, `control request for unknown actor #${target}`);
       return;
     }
-    this.controlHandler(payload[0] as ControlOp, actorId);
+    const refused = this.controlHandler(op as ControlOp, target, payload.subarray(5));
+    if (refused !== null) this.drop(0, envelope, `control request refused: ${refused}`);
+  }
+
+  /**
+   * Registers what runs at every tick boundary, before delivery (the supervisors). What it
+   * does lands in the record of the tick that begins.
+   */
+  setBoundaryHandler(handler: BoundaryHandler): void {
+    this.boundaryHandler = handler;
+  }
+
+  /**
+   * Takes an actor that went down back in (a restart): it takes mail at once and runs init
+   * in step 2 of the tick under way (or the next). The actor has moved its own status to
+   * starting already.
+   */
+  readmit(actorId: number): void {
+    const slot = this.slots[actorId];
+    if (slot === undefined) throw new Error(`assertion failed: no actor ${actorId}`);
+    slot.blockedOn = 0;
+    slot.reserved = 0;
+    this.admitted.push(slot);
+  }
+
+  /**
+   * Frees an actor's name for a new actor (a deleted dynamic child whose id is reused).
+   * The old actor keeps its id, down, so the log still names it.
+   */
+  retireName(name: string): void {
+    const slot = this.slotByName.get(name);
+    if (slot !== undefined && slot.actor.status === ActorStatus.down) this.slotByName.delete(name);
   }
 
   // ── for the tick participant ─────────────────────────────────────────────────────

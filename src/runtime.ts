@@ -4,11 +4,14 @@
  */
 import { pino, type Logger } from 'pino';
 import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
+import { isSupervisorSpec, type ChildSpec, type ChildStart, type SupervisorSpec } from '../supervisors/spec.ts';
+import { Supervision, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
-import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
+import { checkFaultPlan, malformedBytes, type FaultPlan } from './faults.ts';
+import { ControlOp, Kernel, controlTopicName, type ActorView, type KernelCounters } from './kernel.ts';
 import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
 import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
 import { Random } from './prng.ts';
@@ -42,6 +45,13 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   allowUnsigned?: boolean;
   /** Wall-clock last resort for a worker that stops answering (a logged, nondeterministic fault). */
   watchdogMs?: number;
+  /** Idle worker threads kept started, so a dead worker is replaced at once (default 1). */
+  spareWorkers?: number;
+  /**
+   * Faults to inject (ADR-011; see src/faults.ts). Each is taken in as an input of the tick
+   * it is due in, so it is logged and replay applies it without the plan.
+   */
+  faults?: FaultPlan;
 }
 
 /** Default worker threads for WASM agents. */
@@ -59,6 +69,8 @@ export interface RuntimeSnapshot {
   seed: number;
   level: RuntimeConfig['level'];
   actors: (ActorView & { lastCrash: { tick: number; message: string } | null })[];
+  /** The supervision trees, each with its children's states. */
+  supervisors: SupervisorView[];
   counters: KernelCounters & { actors: number; topics: number };
   closed: boolean;
 }
@@ -102,6 +114,9 @@ export class Runtime {
   private readonly inputRandom: Random;
   private readonly embeddedInputs: boolean;
   private readonly onRecord: RuntimeOptions['onRecord'];
+  private readonly supervision: Supervision;
+  private readonly faultPlan: FaultPlan | null;
+  private nextFault = 0;
   private closed = false;
   private finalChain = '';
   /** Set while a tick runs (a WASM tick awaits its barrier): the runtime takes no other call then. */
@@ -112,7 +127,7 @@ export class Runtime {
    * Throws ConfigError for a bad config or system definition.
    */
   constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
-    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, ...overrides } = options;
+    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, ...overrides } = options;
     this.system = system;
     this.config = resolveConfig(system.config, overrides);
     this.logger = logger ?? pino({ level: 'silent' });
@@ -132,10 +147,17 @@ export class Runtime {
       seed: this.config.seed,
       payloadBytesMax: this.config.payloadBytesMax,
       watchdogMs,
+      spareWorkers,
       logger: this.logger,
     });
     this.kernel.setParticipant(this.wasm);
-    this.kernel.setControlHandler((op, actorId) => this.applyControl(op, actorId));
+    this.kernel.setControlHandler((op, target, extra) => this.applyControl(op, target, extra));
+    this.supervision = new Supervision(this.kernel, {
+      spawnWorker: (start, name, spec) =>
+        this.spawnActor(start, { name, args: spec.args, priority: spec.priority, mailboxCapacity: spec.mailboxCapacity }),
+    });
+    this.kernel.setBoundaryHandler((tick) => this.supervision.atBoundary(tick));
+    this.faultPlan = faults === undefined ? null : checkFaultPlan(faults);
     if (log === undefined) {
       this.memorySink = new MemorySink();
       this.writer = new LogWriter(this.memorySink);
@@ -150,6 +172,9 @@ export class Runtime {
       seed: this.config.seed,
       spawn: (definition, spawnOptions) => this.spawn(definition, spawnOptions),
       declareTopic: (name) => this.kernel.declareTopic(name),
+      register: (definition) => {
+        this.supervision.register(definition);
+      },
     };
     system.setup(builder);
   }
@@ -174,11 +199,19 @@ export class Runtime {
    * Adds an actor. It takes mail at once and runs init at the next tick boundary.
    * Returns its id. Throws ConfigError for a duplicate name or a bad option.
    */
-  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition, options: SpawnOptions<Args> = {}): number {
+  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition | SupervisorSpec, options: SpawnOptions<Args> = {}): number {
     this.assertOpen('spawn');
+    if (isSupervisorSpec(definition)) {
+      const resolved = this.resolveSpawn('supervisor', options);
+      return this.supervision.startTree(definition, resolved.name, resolved.priority);
+    }
+    return this.spawnActor(definition as ActorDefinition<State, Args> | WasmAgentDefinition, options).self;
+  }
+
+  private spawnActor<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition, options: SpawnOptions<Args>): SupervisedActor {
     if (definition !== null && typeof definition === 'object' && definition.kind === 'wasm') return this.spawnWasm(definition, options);
     if (definition === null || typeof definition !== 'object' || definition.kind !== 'js') {
-      throw new ConfigError('spawn takes an actor definition made with defineActor(...) or loadWasmAgent(...)');
+      throw new ConfigError('spawn takes an actor definition made with defineActor(...) or loadWasmAgent(...), or a supervisor(...) tree');
     }
     const resolved = this.resolveSpawn(definition.name, options);
     const actor = new JsActor(definition, this.kernel, {
@@ -191,17 +224,17 @@ export class Runtime {
     const id = this.kernel.admit(actor, actor.subscriptions(), resolved.mailboxCapacity);
     actor.admitted(id);
     this.jsActors.set(resolved.name, actor as JsActor<unknown, unknown>);
-    return id;
+    return actor;
   }
 
-  private spawnWasm<Args>(definition: WasmAgentDefinition, options: SpawnOptions<Args>): number {
+  private spawnWasm<Args>(definition: WasmAgentDefinition, options: SpawnOptions<Args>): WasmAgentActor {
     assertTrusted(definition, this.trustedKeyIds, this.allowUnsigned);
     const resolved = this.resolveSpawn(definition.name, options);
     const actor = new WasmAgentActor(definition, resolved.name, resolved.priority, this.kernel, this.wasm);
     const id = this.kernel.admit(actor, definition.manifest.capabilities.subscribe, resolved.mailboxCapacity);
     actor.admitted(id);
     this.wasmActors.set(resolved.name, actor);
-    return id;
+    return actor;
   }
 
   private resolveSpawn<Args>(kind: string, options: SpawnOptions<Args>): ResolvedSpawn<Args> {
@@ -283,6 +316,7 @@ export class Runtime {
    * refused and logged (not thrown): the generator ran for this tick and must not run again.
    */
   private injectEmbeddedInputs(): void {
+    if (this.embeddedInputs) this.injectDueFaults(this.kernel.tick + 1);
     if (!this.embeddedInputs || this.system.inputs === undefined) return;
     const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
     for (const input of inputs) {
@@ -292,6 +326,33 @@ export class Runtime {
       } catch (error) {
         if (!(error instanceof MailboxFullError)) throw error;
         this.kernel.recordRefusal(0, topic, `refused: embedded input, ${error.message}`);
+      }
+    }
+  }
+
+  /**
+   * Takes in the faults due at `tick` as inputs. A fault that names no current actor (or
+   * finds no room) is logged as refused, never thrown: the plan must not stop the run.
+   */
+  private injectDueFaults(tick: number): void {
+    const plan = this.faultPlan;
+    if (plan === null) return;
+    const controlTopic = this.kernel.topicId(controlTopicName);
+    while (this.nextFault < plan.faults.length && plan.faults[this.nextFault]!.tick <= tick) {
+      const index = this.nextFault++;
+      const fault = plan.faults[index]!;
+      if (fault.tick < tick) continue;
+      try {
+        if (fault.kind === 'killWorker') {
+          this.kernel.control(ControlOp.killWorker, fault.worker);
+        } else if (fault.kind === 'malformed') {
+          const topic = fault.actor !== undefined ? this.kernel.inboxTopicOf(this.kernel.actorId(fault.actor)) : this.kernel.topicId(fault.topic!);
+          this.kernel.inject(topic, malformedBytes(plan, index, fault.bytes ?? 16), 0);
+        } else {
+          this.kernel.control(fault.kind === 'crash' ? ControlOp.crash : ControlOp.exhaustFuel, this.kernel.actorId(fault.actor));
+        }
+      } catch (error) {
+        this.kernel.recordRefusal(0, controlTopic, `refused: fault plan, ${fault.kind} at tick ${tick}: ${(error as Error).message}`);
       }
     }
   }
@@ -363,14 +424,68 @@ export class Runtime {
     this.kernel.control(ControlOp.stop, this.kernel.actorId(name));
   }
 
-  /** Carries out a control request taken in at a tick boundary. */
-  private applyControl(op: ControlOp, actorId: number): void {
-    const name = this.kernel.actorName(actorId);
+  /** Carries out a control request taken in at a tick boundary; returns null or why it was refused. */
+  private applyControl(op: ControlOp, target: number, extra: Uint8Array): string | null {
+    if (op === ControlOp.killWorker) {
+      if (!this.hasWasmAgents) return 'killWorker: this system has no WASM worker pool';
+      if (target >= this.wasm.pool().size) return `killWorker: no worker ${target}; the pool has ${this.wasm.pool().size}`;
+      this.wasm.pool().killDuringNextTick(target);
+      return null;
+    }
+    if (op === ControlOp.supervisor) return this.supervision.applyVerb(target, extra);
+    if (op === ControlOp.stop) {
+      this.kernel.stopActor(target, 'stopped by request');
+      return null;
+    }
+    if (op === ControlOp.crash && this.supervision.isSupervisor(target)) return this.supervision.crashSupervisor(target, 'crash');
+    const name = this.kernel.actorName(target);
     const actor = this.jsActors.get(name) ?? this.wasmActors.get(name);
-    if (actor === undefined) return;
+    if (actor === undefined || actor.self !== target) return `actor #${target} takes no ${controlOpName(op)} request`;
     if (op === ControlOp.suspend) actor.suspend();
     else if (op === ControlOp.resume) actor.resume();
-    else if (op === ControlOp.stop) this.kernel.stopActor(actorId, 'stopped by request');
+    else if (op === ControlOp.crash) actor.injectCrash('crash');
+    else if (op === ControlOp.exhaustFuel) {
+      if (!(actor instanceof WasmAgentActor)) return `exhaustFuel: '${name}' is a JS actor; only WASM agents burn fuel`;
+      if (!actor.exhaustFuel()) return `exhaustFuel: '${name}' is ${actor.lifecycleState}, not running`;
+    }
+    return null;
+  }
+
+  // ── supervision ─────────────────────────────────────────────────────────────────
+
+  /**
+   * The supervision verbs of the supervisor named `name` (OTP's startChild, terminateChild,
+   * restartChild, deleteChild, whichChildren, countChildren). The changing verbs are checked
+   * at once (a SupervisorError with OTP's reason), then taken in at the next tick boundary
+   * as logged inputs, so replay repeats them; the reading verbs answer now.
+   */
+  supervisor(name: string): SupervisorHandle {
+    this.supervision.supervisorNamed(name);
+    const request = (verb: 'terminateChild' | 'restartChild' | 'deleteChild', id: string) => {
+      this.assertOpen(verb);
+      const payload = this.supervision.prepareVerb(name, verb, id);
+      this.kernel.control(ControlOp.supervisor, this.kernel.actorId(name), payload);
+    };
+    return {
+      name,
+      startChild: (specOrArgs: ChildSpec | unknown) => {
+        this.assertOpen('startChild');
+        const { name: child, payload } = this.supervision.prepareStartChild(name, specOrArgs);
+        this.kernel.control(ControlOp.supervisor, this.kernel.actorId(name), payload);
+        return child;
+      },
+      terminateChild: (id: string) => request('terminateChild', id),
+      restartChild: (id: string) => request('restartChild', id),
+      deleteChild: (id: string) => request('deleteChild', id),
+      whichChildren: () => this.supervision.whichChildren(name),
+      countChildren: () => this.supervision.countChildren(name),
+    };
+  }
+
+  /** Requests a crash of an actor or supervisor at the next tick boundary (a logged input). */
+  crashActor(name: string): void {
+    this.assertOpen('crashActor');
+    this.kernel.control(ControlOp.crash, this.kernel.actorId(name));
   }
 
   private anyActor(name: string): { suspend(): void; resume(): void } {
@@ -407,6 +522,7 @@ export class Runtime {
       seed: this.config.seed,
       level: this.config.level,
       actors,
+      supervisors: this.supervision.views(),
       counters: { ...this.kernel.counters, actors: this.kernel.actorCount(), topics: this.kernel.topicList().length },
       closed: this.closed,
     };
@@ -424,7 +540,8 @@ export class Runtime {
       throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
     }
     const ticks = this.kernel.tick;
-    return this.finish(ticks, this.kernel.shutdown());
+    this.supervision.closing = true;
+    return this.finish(ticks, this.kernel.shutdown(this.supervision.shutdownOrder()));
   }
 
   /** `close` for any system: waits for WASM agents' shutdown, then stops the worker pool. */
@@ -434,7 +551,8 @@ export class Runtime {
     this.busy = true;
     try {
       const ticks = this.kernel.tick;
-      const digest = this.finish(ticks, await this.kernel.shutdownAsync());
+      this.supervision.closing = true;
+      const digest = this.finish(ticks, await this.kernel.shutdownAsync(this.supervision.shutdownOrder()));
       await this.wasm.close();
       return digest;
     } finally {
@@ -485,6 +603,29 @@ export class Runtime {
       throw new ConfigError(`${what}: a tick is still running; await stepAsync/runAsync before calling the runtime again`);
     }
   }
+}
+
+/** A supervisor's verbs; see `Runtime.supervisor`. */
+export interface SupervisorHandle {
+  readonly name: string;
+  /**
+   * Adds a child at the next tick boundary and returns its actor name. For
+   * simple_one_for_one, pass the new child's args (a JSON value); otherwise a child spec
+   * whose `start` was registered in setup (and whose args are a JSON value).
+   */
+  startChild(specOrArgs: ChildSpec | unknown): string;
+  /** Stops a child (its spec stays, except temporary and simple_one_for_one children). */
+  terminateChild(id: string): void;
+  /** Starts a terminated child again. */
+  restartChild(id: string): void;
+  /** Removes a terminated child's spec. */
+  deleteChild(id: string): void;
+  whichChildren(): ChildInfo[];
+  countChildren(): ChildCounts;
+}
+
+function controlOpName(op: ControlOp): string {
+  return (Object.entries(ControlOp).find(([, value]) => value === op)?.[0]) ?? `#${op}`;
 }
 
 /** Creates a runtime for `system`. See `RuntimeOptions`. */

@@ -6,6 +6,7 @@
  */
 import type { ActorDefinition } from '../actors/js-actor.ts';
 import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import type { SupervisorSpec } from '../supervisors/spec.ts';
 import { ConfigError } from './errors.ts';
 import type { Random } from './prng.ts';
 import type { RuntimeConfig } from './config.ts';
@@ -23,9 +24,14 @@ export interface SpawnOptions<Args> {
 export interface SystemBuilder {
   readonly seed: number;
   /** Adds an actor (JS, or a WASM agent from loadWasmAgent); returns its id. It starts at the next tick boundary. */
-  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition, options?: SpawnOptions<Args>): number;
+  spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition | SupervisorSpec, options?: SpawnOptions<Args>): number;
   /** Declares a topic nobody subscribes to yet (so actors may publish to it). */
   declareTopic(name: string): number;
+  /**
+   * Registers what a supervisor's startChild may start later (what the tree's specs name
+   * is registered already): replay finds it by the same key.
+   */
+  register(definition: ActorDefinition<any, any> | WasmAgentDefinition | SupervisorSpec): void;
 }
 
 /** One external input produced by a system's embedded input generator. */

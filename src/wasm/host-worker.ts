@@ -372,6 +372,13 @@ function handle(record: Uint8Array): void {
     case Op.step:
       if (call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0)) === 1) agent.stopRequested = true;
       break;
+    case Op.exhaustFuel:
+      // Fault injection: the budget of this tick is spent, so the next call traps on its
+      // first fuel check, as a runaway loop would.
+      agent.fuelTick = currentTick;
+      agent.pendingFuel = 0;
+      if (agent.fuel !== null) agent.fuel.value = 0n;
+      break;
     case Op.shutdown:
       call(agent, consumed, agent.exports.agent_shutdown as () => number);
       agents.delete(agentId);

@@ -67,6 +67,11 @@ interface WorkerRun {
 
 export interface WasmPoolOptions {
   workers: number;
+  /**
+   * Idle workers kept started, so a dead worker is replaced at once rather than after a
+   * thread start (default 1; started after the pool's first tick).
+   */
+  spareWorkers?: number;
   ringCapacityBytes?: number;
   watchdogMs?: number;
 }
@@ -96,7 +101,7 @@ export interface BarrierResult {
 
 type Command =
   | { op: typeof Op.deliver; agent: number; envelope: Envelope }
-  | { op: typeof Op.init | typeof Op.shutdown | typeof Op.unload | typeof Op.step; agent: number }
+  | { op: typeof Op.init | typeof Op.shutdown | typeof Op.unload | typeof Op.step | typeof Op.exhaustFuel; agent: number }
   | { op: typeof Op.load; agent: number; token: number };
 
 class PoolWorker {
@@ -110,9 +115,12 @@ class PoolWorker {
   alive = true;
   /** Set after its first finished tick: until then it may still be starting (loading tsx, modules). */
   started = false;
+  /** Fault injection: terminated during the next barrier, after its commands went out. */
+  doomed = false;
+  killedByFault = false;
 
   constructor(
-    readonly index: number,
+    public index: number,
     ringBytes: number,
   ) {
     this.toWorker = SabRing.create(ringBytes);
@@ -132,8 +140,9 @@ class PoolWorker {
     this.worker.unref();
     this.port.unref();
     this.exited = new Promise((resolve) => {
-      this.worker.once('error', (error) => resolve(`worker ${index} failed: ${error.message}`));
-      this.worker.once('exit', (code) => resolve(`worker ${index} exited with code ${code}`));
+      // `this.index`, read at exit: a spare takes the index of the worker it replaces.
+      this.worker.once('error', (error) => resolve(`worker ${this.index} failed: ${error.message}`));
+      this.worker.once('exit', (code) => resolve(`worker ${this.index} exited with code ${code}`));
     });
     void this.exited.then(() => {
       this.alive = false;
@@ -155,6 +164,8 @@ export class WasmPool {
   private nextToken = 1;
   private scratch = new Uint8Array(4096);
   private closed = false;
+  private readonly spares: PoolWorker[] = [];
+  private readonly sparesWanted: number;
 
   constructor(options: WasmPoolOptions) {
     if (!(Number.isInteger(options.workers) && options.workers >= 1 && options.workers <= workersMax)) {
@@ -165,7 +176,18 @@ export class WasmPool {
     if (!(this.watchdogMs === Infinity || (Number.isInteger(this.watchdogMs) && this.watchdogMs >= 1 && this.watchdogMs <= watchdogMsMax))) {
       throw new ConfigError(`watchdogMs must be an integer in 1..${watchdogMsMax} or Infinity (no watchdog), got ${this.watchdogMs}`);
     }
+    this.sparesWanted = options.spareWorkers ?? 1;
+    if (!(Number.isInteger(this.sparesWanted) && this.sparesWanted >= 0 && this.sparesWanted <= workersMax)) {
+      throw new ConfigError(`spareWorkers must be an integer in 0..${workersMax}, got ${options.spareWorkers}`);
+    }
     for (let i = 0; i < options.workers; i++) this.workers.push(new PoolWorker(i, this.ringBytes));
+  }
+
+  /** Starts spare workers up to the wanted count (after the first tick, not to slow the start). */
+  private topUpSpares(): void {
+    for (let i = this.spares.filter((spare) => spare.alive).length; i < this.sparesWanted; i++) {
+      this.spares.push(new PoolWorker(-1, this.ringBytes));
+    }
   }
 
   get size(): number {
@@ -213,8 +235,24 @@ export class WasmPool {
     this.agentWorker.delete(agentId);
   }
 
+  /** Fault injection: the agent's next call this tick finds its fuel spent (and traps). */
+  exhaustFuel(agentId: number): void {
+    this.queue({ op: Op.exhaustFuel, agent: agentId });
+  }
+
+  /**
+   * Fault injection: worker `index` is terminated in the middle of the next tick, after its
+   * commands went out. Whatever it did that tick is discarded and all its agents crash, so
+   * the outcome does not depend on how far it got: the log is the same every run.
+   */
+  killDuringNextTick(index: number): void {
+    const worker = this.workers[index];
+    if (worker === undefined) throw new ConfigError(`no worker ${index}; the pool has ${this.workers.length}`);
+    worker.doomed = true;
+  }
+
   hasWork(): boolean {
-    return this.workers.some((worker) => worker.commands.length > 0);
+    return this.workers.some((worker) => worker.commands.length > 0 || worker.doomed);
   }
 
   private queue(command: Command): void {
@@ -236,7 +274,7 @@ export class WasmPool {
     const faults: WorkerFault[] = [];
     // A worker that died between ticks is found here even if it has nothing to do.
     const runs: WorkerRun[] = this.workers
-      .filter((worker) => worker.commands.length > 0 || (!worker.alive && worker.agents.size > 0))
+      .filter((worker) => worker.commands.length > 0 || worker.doomed || (!worker.alive && worker.agents.size > 0))
       .map((worker) => {
         const run: WorkerRun = { worker, commands: worker.commands, next: -1, pendingBytes: 0, done: false };
         worker.commands = [];
@@ -255,11 +293,16 @@ export class WasmPool {
           }, this.watchdogMs + startupMs);
     const fail = (run: WorkerRun, reason: string) => {
       run.done = true;
+      const index = run.worker.index;
       faults.push({
-        worker: run.worker.index,
+        worker: index,
         agents: [...run.worker.agents],
-        reason: watchdogFired ? `watchdog: worker ${run.worker.index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated` : reason,
-        watchdog: watchdogFired,
+        reason: run.worker.killedByFault
+          ? `worker ${index} killed by fault injection during tick ${tick}`
+          : watchdogFired
+            ? `watchdog: worker ${index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated`
+            : reason,
+        watchdog: watchdogFired && !run.worker.killedByFault,
       });
     };
     try {
@@ -274,6 +317,16 @@ export class WasmPool {
               continue;
             }
             this.writeChunk(run, tick);
+            if (run.worker.doomed) {
+              // Killed once its commands are out; the loop sees it dead on a later pass.
+              if (run.next > run.commands.length) {
+                run.worker.doomed = false;
+                run.worker.killedByFault = true;
+                void run.worker.worker.terminate();
+              }
+              pending++;
+              continue;
+            }
             run.worker.fromWorker.drain((view) => {
               if (this.decode(view, outputs) === tick) {
                 run.done = true;
@@ -298,6 +351,7 @@ export class WasmPool {
       for (const agent of fault.agents) outputs.delete(agent);
       await this.replace(fault.worker);
     }
+    this.topUpSpares();
     return { outputs, faults };
   }
 
@@ -388,13 +442,23 @@ export class WasmPool {
     return -1;
   }
 
-  /** Starts a fresh worker in place of a dead one; its agents are gone (they crashed). */
+  /**
+   * Puts a worker in place of a dead one: a started spare when there is one (no thread
+   * start to wait for), else a new thread. The dead worker's agents are gone (they crashed).
+   */
   private async replace(index: number): Promise<void> {
     const dead = this.workers[index]!;
     for (const agent of dead.agents) this.agentWorker.delete(agent);
     if (dead.alive) await dead.worker.terminate();
     if (this.closed) return;
-    this.workers[index] = new PoolWorker(index, this.ringBytes);
+    let replacement: PoolWorker | undefined;
+    while (replacement === undefined && this.spares.length > 0) {
+      const spare = this.spares.shift()!;
+      if (spare.alive) replacement = spare;
+    }
+    replacement ??= new PoolWorker(index, this.ringBytes);
+    replacement.index = index;
+    this.workers[index] = replacement;
   }
 
   /** Kills worker `index` now (fault injection and tests); the next barrier reports it. */
@@ -412,6 +476,6 @@ export class WasmPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((worker) => worker.worker.terminate()));
+    await Promise.all([...this.workers, ...this.spares].map((worker) => worker.worker.terminate()));
   }
 }

@@ -11,6 +11,7 @@
  *   STEP     agent tick                       LOG      agent level | utf-8 text
  *   SHUTDOWN agent                            CRASH    agent kind consumed | utf-8 reason
  *   UNLOAD   agent                            STOP     agent (the agent returned 1)
+ *   EXHAUST_FUEL agent (fault injection: the agent's fuel for this tick is spent)
  *   TICK_BEGIN 0 tick                         TICK_DONE 0 tick
  *   TICK_END 0 tick
  */
@@ -24,6 +25,7 @@ export const Op = {
   unload: 6,
   tickEnd: 7,
   tickBegin: 8,
+  exhaustFuel: 9,
 } as const;
 
 export const Result = {
