@@ -51,7 +51,9 @@ export const lifecycleMachine = setup({
     stopping: { on: { STOPPED: 'stopped', CRASH: 'crashed' } },
     stopped: { on: { RESTART: 'restarting' } },
     crashed: { on: { RESTART: 'restarting', FAIL: 'failed' } },
-    restarting: { on: { INIT: 'initializing', FAIL: 'failed' } },
+    // Restarted at a boundary, init not run yet: a stop or crash then (its supervisor giving
+    // up, an injected fault at delivery) takes it straight down, as from `created`.
+    restarting: { on: { INIT: 'initializing', FAIL: 'failed', STOP: 'stopped', CRASH: 'crashed' } },
     failed: { type: 'final' },
   },
 });

@@ -35,6 +35,8 @@ export interface WasmAgentDefinition {
   /** The trusted key that signed it; null for an unsigned module admitted with allowUnsigned. */
   readonly keyId: string | null;
   readonly callDepthMax: number;
+  /** The module's declared memory maximum, in 64 KiB pages. */
+  readonly memoryPagesMax: number;
 }
 
 export interface LoadWasmAgentOptions extends Partial<AdmissionPolicy> {
@@ -93,6 +95,7 @@ export async function wasmAgentFromParts(
     sha256: admitted.sha256,
     keyId: admitted.keyId,
     callDepthMax: depth,
+    memoryPagesMax: admitted.memoryPagesMax,
   });
   admittedDefinitions.add(definition);
   return definition;
@@ -175,9 +178,10 @@ export class WasmAgentActor implements KernelActor {
 
   stop(reason: string): void {
     if (!this.lifecycle.can('STOP')) return;
-    const wasCreated = this.lifecycle.state === 'created';
+    // Not started yet (created, or restarted and waiting for init): nothing to shut down.
+    const notStarted = this.lifecycle.state === 'created' || this.lifecycle.state === 'restarting';
     this.lifecycle.send('STOP', reason);
-    if (wasCreated) {
+    if (notStarted) {
       this.host.forget(this.self);
       return;
     }
@@ -208,7 +212,7 @@ export class WasmAgentActor implements KernelActor {
   kill(reason: string): void {
     if (!this.lifecycle.can('STOP')) return;
     this.lifecycle.send('STOP', reason);
-    this.lifecycle.send('STOPPED');
+    if (this.lifecycle.state === 'stopping') this.lifecycle.send('STOPPED');
     this.host.forget(this.self);
     this.kernel.actorWentDown(this.self);
   }
@@ -233,7 +237,7 @@ export class WasmAgentActor implements KernelActor {
   apply(output: AgentTickOutput | undefined, fault: WorkerFault | undefined, logger: Logger): void {
     const kernel = this.kernel;
     if (fault !== undefined) {
-      this.crash(`${fault.reason}${fault.watchdog ? ' (a nondeterministic fault: replay cannot reproduce it)' : ''}`, 0);
+      this.crash(`${fault.reason}${fault.nondeterministic ? ' (a nondeterministic fault: replay cannot reproduce it)' : ''}`, 0);
       return;
     }
     if (output !== undefined) {
@@ -345,6 +349,7 @@ export class WasmHost implements TickParticipant {
       seed: this.options.seed,
       incarnation: agent.incarnation,
       payloadBytesMax: this.options.payloadBytesMax,
+      memoryPagesMax: definition.memoryPagesMax,
       publishTopics,
       topicIds: names.map((name) => [name, kernel.declareTopic(name)]),
     });

@@ -54,6 +54,8 @@ export interface KernelActor {
   status: ActorStatusCode;
   /** Lifecycle state name, for drop reasons and snapshots. */
   readonly lifecycleState: string;
+  /** Set for an actor that takes no messages (a supervisor): why; what reaches it is dropped with it. */
+  readonly refusesMail?: string;
   /** Runs init. Must not throw: a failing init is a crash the actor records itself. */
   start(): void;
   /**
@@ -114,7 +116,7 @@ const controlTopicId = 0;
  * (crash, exhaustFuel, killWorker) name an actor or a worker; `supervisor` carries a
  * supervision verb (startChild, terminateChild, ...) for the supervisor it names.
  */
-export const ControlOp = { suspend: 1, resume: 2, stop: 3, crash: 4, exhaustFuel: 5, killWorker: 6, supervisor: 7 } as const;
+export const ControlOp = { suspend: 1, resume: 2, stop: 3, crash: 4, exhaustFuel: 5, killWorker: 6, supervisor: 7, refusal: 8 } as const;
 export type ControlOp = (typeof ControlOp)[keyof typeof ControlOp];
 /** Carries out a control request; returns null, or why it was refused (logged as a drop). */
 export type ControlHandler = (op: ControlOp, target: number, extra: Uint8Array) => string | null;
@@ -484,13 +486,13 @@ export class Kernel {
     const subscribers = topic.subscribers;
     for (let i = 0; i < subscribers.length; i++) {
       const target = this.slots[subscribers[i]!]!;
-      if (target.actor.status !== ActorStatus.down && target.mailbox.length + target.reserved >= target.capacity) {
+      if (target.actor.status !== ActorStatus.down && target.mailbox.length + target.reserved >= target.capacity && target.actor.refusesMail === undefined) {
         return target;
       }
     }
     for (let i = 0; i < subscribers.length; i++) {
       const target = this.slots[subscribers[i]!]!;
-      if (target.actor.status !== ActorStatus.down) target.reserved++;
+      if (target.actor.status !== ActorStatus.down && target.actor.refusesMail === undefined) target.reserved++;
     }
     return null;
   }
@@ -716,8 +718,8 @@ export class Kernel {
     }
     for (let s = 0; s < subscribers.length; s++) {
       const target = this.slots[subscribers[s]!]!;
-      if (target.actor.status === ActorStatus.down) {
-        this.drop(target.id, envelope, `recipient ${target.actor.lifecycleState}`);
+      if (target.actor.status === ActorStatus.down || target.actor.refusesMail !== undefined) {
+        this.drop(target.id, envelope, target.actor.refusesMail ?? `recipient ${target.actor.lifecycleState}`);
         target.droppedTotal++;
         continue;
       }
@@ -835,6 +837,10 @@ export class Kernel {
       return;
     }
     const target = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1, true);
+    if (op === ControlOp.refusal) {
+      this.drop(0, envelope, new TextDecoder().decode(payload.subarray(5)));
+      return;
+    }
     const actorOp = op !== ControlOp.killWorker;
     if (actorOp && (target === externalSender || this.slots[target] === undefined)) {
       this.drop(0, envelope, `control request for unknown actor #${target}`);
@@ -842,6 +848,15 @@ export class Kernel {
     }
     const refused = this.controlHandler(op as ControlOp, target, payload.subarray(5));
     if (refused !== null) this.drop(0, envelope, `control request refused: ${refused}`);
+  }
+
+  /**
+   * Logs `reason` as a refused input at the next tick, through the input stream: an input
+   * refused before it entered (an embedded input meeting a full mailbox, a fault naming no
+   * actor) is then in the log where replay, which takes its inputs from the log, repeats it.
+   */
+  refuseInput(reason: string): void {
+    this.control(ControlOp.refusal, 0, new TextEncoder().encode(reason));
   }
 
   /**

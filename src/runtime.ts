@@ -11,7 +11,7 @@ import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
 import { checkFaultPlan, malformedBytes, type FaultPlan } from './faults.ts';
-import { ControlOp, Kernel, controlTopicName, type ActorView, type KernelCounters } from './kernel.ts';
+import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
 import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
 import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
 import { Random } from './prng.ts';
@@ -325,7 +325,7 @@ export class Runtime {
         this.kernel.inject(topic, input.payload, input.priority ?? 0);
       } catch (error) {
         if (!(error instanceof MailboxFullError)) throw error;
-        this.kernel.recordRefusal(0, topic, `refused: embedded input, ${error.message}`);
+        this.kernel.refuseInput(`refused: embedded input, ${error.message}`);
       }
     }
   }
@@ -337,7 +337,6 @@ export class Runtime {
   private injectDueFaults(tick: number): void {
     const plan = this.faultPlan;
     if (plan === null) return;
-    const controlTopic = this.kernel.topicId(controlTopicName);
     while (this.nextFault < plan.faults.length && plan.faults[this.nextFault]!.tick <= tick) {
       const index = this.nextFault++;
       const fault = plan.faults[index]!;
@@ -352,7 +351,7 @@ export class Runtime {
           this.kernel.control(fault.kind === 'crash' ? ControlOp.crash : ControlOp.exhaustFuel, this.kernel.actorId(fault.actor));
         }
       } catch (error) {
-        this.kernel.recordRefusal(0, controlTopic, `refused: fault plan, ${fault.kind} at tick ${tick}: ${(error as Error).message}`);
+        this.kernel.refuseInput(`refused: fault plan, ${fault.kind} at tick ${tick}: ${(error as Error).message}`);
       }
     }
   }
@@ -443,8 +442,13 @@ export class Runtime {
     if (actor === undefined || actor.self !== target) return `actor #${target} takes no ${controlOpName(op)} request`;
     if (op === ControlOp.suspend) actor.suspend();
     else if (op === ControlOp.resume) actor.resume();
-    else if (op === ControlOp.crash) actor.injectCrash('crash');
-    else if (op === ControlOp.exhaustFuel) {
+    else if (op === ControlOp.crash) {
+      // An actor that is down, not yet started or restarting at this boundary cannot crash:
+      // say so in the log rather than let the fault pass as applied.
+      const before = actor.lifecycleState;
+      actor.injectCrash('crash');
+      if (actor.lifecycleState === before) return `crash: '${name}' is ${before}, not running`;
+    } else if (op === ControlOp.exhaustFuel) {
       if (!(actor instanceof WasmAgentActor)) return `exhaustFuel: '${name}' is a JS actor; only WASM agents burn fuel`;
       if (!actor.exhaustFuel()) return `exhaustFuel: '${name}' is ${actor.lifecycleState}, not running`;
     }

@@ -21,9 +21,14 @@ export const restartTypes: readonly RestartType[] = ['permanent', 'transient', '
  */
 export type Shutdown = 'brutal_kill' | 'infinity' | number;
 
-/** Exponential backoff between restarts of one child, in ticks (lockstep's addition to OTP). */
+/**
+ * Exponential backoff between restarts of one child, in ticks (lockstep's addition to
+ * OTP). Without it a crashed child restarts at the next tick boundary; with it, the n-th
+ * restart of a child within `period` comes min(max, initial * factor^(n-1)) ticks after
+ * its crash (so `initial: 1` is the same as no backoff).
+ */
 export interface Backoff {
-  /** Ticks before the first restart within `period` (>= 1). */
+  /** Ticks from the crash to the first restart within `period` (>= 1). */
   initial: number;
   /** Longest wait, in ticks. */
   max: number;

@@ -91,8 +91,10 @@ export class SupervisorActor implements KernelActor {
     this.lifecycle.send('READY');
   }
 
+  /** Messages to a supervisor are dropped at delivery with this reason (it never activates). */
+  readonly refusesMail = 'supervisors take no messages; use the supervision verbs (startChild, terminateChild, ...)';
+
   activate(batch: readonly Envelope[]): number {
-    this.kernel.dropUnprocessed(this.self, batch, 'supervisors take no messages; use the supervision verbs (startChild, terminateChild, ...)');
     return batch.length;
   }
 
@@ -201,6 +203,8 @@ class Node {
 
 interface Exit {
   child: Child;
+  /** The tick the exit happened in. */
+  tick: number;
   abnormal: boolean;
   /** The child crashed before it first ran (in init, or a supervisor in its own start). */
   failedStart: boolean;
@@ -350,7 +354,7 @@ export class Supervision {
     if (this.closing) return;
     const failedStart =
       to === 'crashed' && (child.worker !== null ? from === 'initializing' : child.node!.starting) && child.startKind !== null;
-    this.exits.push({ child, abnormal: to === 'crashed', failedStart, reason: detail });
+    this.exits.push({ child, tick: this.kernel.tick, abnormal: to === 'crashed', failedStart, reason: detail });
   }
 
   private childStarted(child: Child): void {
@@ -453,20 +457,25 @@ export class Supervision {
       this.terminate(sibling, `shutdown: restarting with ${child.spec.id} (${node.spec.flags.strategy})`);
       if (sibling.spec.restart === 'temporary') this.removeChild(sibling);
     }
-    this.schedule(node, group.filter((c) => !c.removed));
+    this.schedule(node, group.filter((c) => !c.removed), exit.tick);
   }
 
-  private schedule(node: Node, group: Child[]): void {
-    let delay = 0;
+  /**
+   * Queues a group restart. Without backoff it is due at once (the boundary after the
+   * exit); with backoff, `delay` ticks after the exit's tick, so `initial: 1` is no delay.
+   */
+  private schedule(node: Node, group: Child[], exitTick: number): void {
+    let at = this.tickNow;
     const backoff = node.spec.flags.backoff;
     const first = group[0];
     if (backoff !== null && first !== undefined) {
       const trigger = group.find((c) => c.status === ActorStatus.down && c.pending === null) ?? first;
       trigger.restartTicks = trigger.restartTicks.filter((at) => this.tickNow - at < node.spec.flags.period);
       trigger.restartTicks.push(this.tickNow);
-      delay = Math.min(backoff.max, Math.round(backoff.initial * backoff.factor ** (trigger.restartTicks.length - 1)));
+      const delay = Math.min(backoff.max, Math.round(backoff.initial * backoff.factor ** (trigger.restartTicks.length - 1)));
+      at = Math.max(this.tickNow, exitTick + delay);
     }
-    const restart: PendingRestart = { node, children: group, at: this.tickNow + delay };
+    const restart: PendingRestart = { node, children: group, at };
     for (const child of group) child.pending = restart;
     this.pending.push(restart);
   }

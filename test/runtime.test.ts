@@ -382,24 +382,26 @@ describe('snapshot', () => {
 });
 
 describe('embedded inputs', () => {
-  it('logs an embedded input refused by a full mailbox instead of failing the tick', () => {
+  it('logs an embedded input refused by a full mailbox instead of failing the tick, and replay repeats the refusal', async () => {
+    const { replay } = await import('lockstep');
     const sleeper = defineActor({ name: 'sleeper', subscribe: ['feed'], init: () => 0, receive: (n) => n + 1 });
-    const runtime = createRuntime(
-      defineSystem({
+    const system = defineSystem({
         name: 'feed',
         setup: (s) => s.spawn(sleeper, { name: 'sleeper', mailboxCapacity: 1 }),
         inputs: () => [
           { topic: 'feed', payload: bytes(1) },
           { topic: 'feed', payload: bytes(2) },
         ],
-      }),
-    );
+      });
+    const runtime = createRuntime(system);
     const record = runtime.step();
     expect(record.drops.map((d) => d.reason)).toEqual([
       "refused: embedded input, inject into 'feed': mailbox of actor 'sleeper' is full (1 messages); nothing was enqueued. Retry after the next tick, or raise mailboxCapacity for that actor",
     ]);
     runtime.run(3);
     expect(runtime.actorState<number>('sleeper')).toBe(4);
+    runtime.close();
+    expect((await replay(runtime.logBytes(), system)).bitExact).toBe(true);
   });
 });
 

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { LockstepError } from '../errors.ts';
+import { loadFaultPlan } from '../faults.ts';
 import { readLog } from '../log/reader.ts';
 import { createRuntime } from '../runtime.ts';
 import { replay } from '../replay.ts';
@@ -101,14 +102,28 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'worker threads for WASM agents (the log does not depend on it)', integer('--workers', 1, 64), 2)
     .option('--trust <pub.pem>', 'a public key whose signed WASM agents to accept (repeatable)', collect, [])
     .option('--allow-unsigned', 'development only: accept unsigned WASM agents')
+    .option('--faults <plan.json>', 'inject the faults of a plan (crash, exhaustFuel, killWorker, malformed at given ticks); they are logged as inputs, so replay needs no plan')
     .option('--quiet', 'no progress on stderr')
-    .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string }) => {
+    .addHelpText(
+      'after',
+      `
+A fault plan is JSON: { "seed": 1, "faults": [ { "tick": 5, "kind": "crash", "actor": "root/worker" }, ... ] }
+  crash        { tick, kind, actor }          the actor (or supervisor) crashes as the tick begins
+  exhaustFuel  { tick, kind, actor }          the WASM agent's fuel for the tick is spent
+  killWorker   { tick, kind, worker }         WASM worker thread <worker> dies mid-tick, with all its agents
+  malformed    { tick, kind, actor | topic, bytes? }  seeded garbage to the actor's inbox or a topic
+A fault that names no current actor is logged as refused and the run goes on. Replay a run with
+killWorker faults with the same --workers it was recorded with.`,
+    )
+    .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string; faults?: string }) => {
       if (options.level !== 'digest' && options.level !== 'full') {
         throw new LockstepError('bad_flag', `--level must be digest or full, got '${options.level}'`);
       }
+      // Checked before the system loads: a bad plan costs nothing and says what is wrong.
+      const faults = options.faults === undefined ? undefined : loadFaultPlan(options.faults);
       const system = await loadSystem(modulePath);
       const ticks = options.ticks ?? system.ticks ?? 1000;
-      const runtime = createRuntime(system, { seed: options.seed, log: options.log, level: options.level, ...wasmOptions(options) });
+      const runtime = createRuntime(system, { seed: options.seed, log: options.log, level: options.level, faults, ...wasmOptions(options) });
       const started = performance.now();
       const progressEvery = Math.max(1, Math.floor(ticks / 100));
       const summary = await runtime.runAsync(ticks, options.quiet ? {} : { onProgress: progressPrinter('run', ticks), progressEvery });
@@ -118,6 +133,7 @@ export function buildProgram(): Command {
         `ran ${system.name}: ${summary.ticks} ticks, ${summary.counters.delivered} messages delivered ` +
           `(${Math.round(summary.counters.delivered / seconds)} msgs/s), ${summary.counters.dropped} dropped with reasons`,
       );
+      if (faults !== undefined) console.log(`fault plan ${options.faults}: ${faults.faults.length} faults, logged as inputs (refusals as drops)`);
       console.log(`log ${options.log}, final digest ${digest}`);
     });
 

@@ -65,6 +65,8 @@ export interface AdmittedPlugin {
   sha256: string;
   /** The key that verified the signature; null when admitted unsigned under allowUnsigned. */
   keyId: string | null;
+  /** The module's declared memory maximum, in 64 KiB pages (at most the manifest's limit). */
+  memoryPagesMax: number;
 }
 
 // wabt is an Emscripten build that instantiates itself asynchronously; load it once, when this
@@ -112,13 +114,13 @@ export function admitPlugin(
     );
   }
   checkExports(module, refuse);
-  checkMemory(module, manifest, policy, refuse);
+  const memoryPagesMax = checkMemory(module, manifest, policy, refuse);
   checkAbiVersion(module, bytes, refuse);
 
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (policy.allowUnsigned) return { name: input.name, manifest, bytes, sha256, keyId: null };
+  if (policy.allowUnsigned) return { name: input.name, manifest, bytes, sha256, keyId: null, memoryPagesMax };
   const { keyId } = verifyPlugin(bytes, manifest, input.signature, policy.trustedKeysPem, name);
-  return { name: input.name, manifest, bytes, sha256, keyId };
+  return { name: input.name, manifest, bytes, sha256, keyId, memoryPagesMax };
 }
 
 type Refuse = (code: AdmissionErrorCode, message: string) => never;
@@ -562,7 +564,8 @@ function checkExports(module: ModuleSections, refuse: Refuse): void {
 /** Largest function table an agent may declare (entries): tables are allocated up front. */
 export const tableEntriesMax = 65_536;
 
-function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: AdmissionPolicy, refuse: Refuse): void {
+/** Checks the module's one memory against the limits; returns its declared maximum, in pages. */
+function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: AdmissionPolicy, refuse: Refuse): number {
   // Flags first, from our own parse, as the pair to wabt's feature check: a shared or 64-bit
   // memory must never reach a worker even if a wabt release stopped refusing it.
   const limitsAll = [...module.imports.flatMap((entry) => (entry.limits === null ? [] : [entry.limits])), ...module.tables, ...module.memories];
@@ -607,6 +610,7 @@ function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: A
         (manifestBinds ? ', or raise limits.memoryPages in the manifest and re-sign' : ', or raise memoryPagesMax in the admission policy'),
     );
   }
+  return memory.max;
 }
 
 /**

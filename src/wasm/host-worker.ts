@@ -54,6 +54,8 @@ class Agent {
   logTick = -1;
   logLines = 0;
   refusedTick = -1;
+  /** Memory pages at instantiation: a memory that grew to its maximum and then trapped ran out. */
+  initialPages = 0;
   /** Messages handed over in the current tick (for the crash report). */
   consumed = 0;
   consumedTick = -1;
@@ -230,6 +232,7 @@ function load(agentId: number, token: number): void {
     agent.depth = (instance.exports[depthGlobalExport] as WebAssembly.Global | undefined) ?? null;
     // Fail closed: an unmetered module must never run, whatever path it came by.
     if (agent.fuel === null || agent.depth === null) throw new Error('the module is not metered (no lockstep_fuel/lockstep_depth exports)');
+    agent.initialPages = agent.memory.buffer.byteLength / wasmPageBytes;
   } catch (error) {
     emitWords(Result.loaded, agentId, [0], utf8Encoder.encode(`instantiation failed: ${(error as Error).message}`));
     return;
@@ -256,10 +259,25 @@ function trapped(agent: Agent, consumed: number, error: unknown): null {
     crash(agent, CrashKind.callDepthExceeded, consumed, `call depth exceeded ${agent.setup.callDepthMax} frames`);
   } else if (error instanceof RangeError && /call stack/i.test(error.message)) {
     crash(agent, CrashKind.trap, consumed, `V8 stack overflow below the call-depth limit (a nondeterministic fault: frames too large for the worker's stack)`);
+  } else if (grewToMaximum(agent)) {
+    // memory.grow does not trap, it returns -1; an agent (AssemblyScript's allocator among
+    // them) then aborts, which is a trap. One that grew to its maximum and then trapped ran
+    // out of memory. A memory that was at its maximum from the start never counts: any
+    // trap of a fixed-size agent would read as a memory limit.
+    const pages = agent.setup.memoryPagesMax;
+    crash(agent, CrashKind.memoryLimit, consumed, `trapped with its memory grown to the declared maximum of ${pages} pages (${pages * 64} KiB): ${(error as Error).message}`);
   } else {
     crash(agent, CrashKind.trap, consumed, `trap: ${(error as Error).message}`);
   }
   return null;
+}
+
+const wasmPageBytes = 65_536;
+
+/** True when the agent's memory has grown since instantiation and reached its declared maximum. */
+function grewToMaximum(agent: Agent): boolean {
+  const pages = agent.memory.buffer.byteLength / wasmPageBytes;
+  return pages >= agent.setup.memoryPagesMax && pages > agent.initialPages;
 }
 
 /** Acts on an ABI return code; returns it, or null after a crash (reported). */

@@ -92,6 +92,12 @@ export interface WorkerFault {
   reason: string;
   /** True when the wall-clock watchdog fired: a nondeterministic fault. */
   watchdog: boolean;
+  /**
+   * True unless the fault plan killed it (a logged input replay repeats): a worker that
+   * dies on its own, is killed from outside (`runtime.killWorker`) or by the watchdog
+   * leaves crashes in the log that replay cannot reproduce.
+   */
+  nondeterministic: boolean;
 }
 
 export interface BarrierResult {
@@ -303,6 +309,7 @@ export class WasmPool {
             ? `watchdog: worker ${index} did not finish tick ${tick} within ${this.watchdogMs} ms and was terminated`
             : reason,
         watchdog: watchdogFired && !run.worker.killedByFault,
+        nondeterministic: !run.worker.killedByFault,
       });
     };
     try {
@@ -317,13 +324,19 @@ export class WasmPool {
               continue;
             }
             this.writeChunk(run, tick);
-            if (run.worker.doomed) {
+            if (run.worker.doomed && run.next > run.commands.length) {
               // Killed once its commands are out; the loop sees it dead on a later pass.
-              if (run.next > run.commands.length) {
-                run.worker.doomed = false;
-                run.worker.killedByFault = true;
-                void run.worker.worker.terminate();
-              }
+              run.worker.doomed = false;
+              run.worker.killedByFault = true;
+              void run.worker.worker.terminate();
+            }
+            if (run.worker.doomed || run.worker.killedByFault) {
+              // Never done, whatever it reports: terminate() is asynchronous, and a worker
+              // that finishes the tick before it dies must not count as done, or its agents
+              // would crash a tick later in some runs and not others. Its results are
+              // drained only so that it never blocks on a full ring; they are discarded with
+              // its agents' outputs once it is found dead.
+              run.worker.fromWorker.drain(() => {});
               pending++;
               continue;
             }

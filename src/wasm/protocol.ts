@@ -45,6 +45,7 @@ export const CrashKind = {
   agentError: 4,
   unknownCode: 5,
   instantiate: 6,
+  memoryLimit: 7,
 } as const;
 export type CrashKindCode = (typeof CrashKind)[keyof typeof CrashKind];
 
@@ -55,6 +56,7 @@ export const crashKindName: Record<CrashKindCode, string> = {
   [CrashKind.agentError]: 'agent error',
   [CrashKind.unknownCode]: 'unknown return code',
   [CrashKind.instantiate]: 'instantiation failed',
+  [CrashKind.memoryLimit]: 'memory limit',
 };
 
 /** Bytes of the fixed part of a DELIVER record: op, agent, topic, sender, seq, priority. */
@@ -73,6 +75,8 @@ export interface AgentSetup {
   seed: number;
   incarnation: number;
   payloadBytesMax: number;
+  /** The module's declared memory maximum, in 64 KiB pages (a trap there is a memory limit). */
+  memoryPagesMax: number;
   /** Topic ids the agent may publish to. */
   publishTopics: number[];
   /** Names the agent may look up with `topic()`, with their ids. */
