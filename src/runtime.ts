@@ -517,7 +517,7 @@ export class Runtime {
   /** A cheap, pull-based view of the runtime. */
   snapshot(): RuntimeSnapshot {
     const actors = this.kernel.actorViews().map((view) => {
-      const crash = this.jsActors.get(view.name)?.lastCrash ?? this.wasmActors.get(view.name)?.lastCrash ?? null;
+      const crash = this.jsActors.get(view.name)?.lastCrash ?? this.wasmActors.get(view.name)?.lastCrash ?? this.supervision.lastCrashOf(view.id);
       return { ...view, lastCrash: crash === null ? null : { tick: crash.tick, message: crash.message } };
     });
     return {

@@ -63,6 +63,7 @@ export class SupervisorActor implements KernelActor {
   status: ActorStatusCode = ActorStatus.starting;
   self = 0;
   watcher: TransitionWatcher | null = null;
+  lastCrash: { tick: number; message: string } | null = null;
   private readonly lifecycle: Lifecycle;
 
   constructor(
@@ -110,6 +111,7 @@ export class SupervisorActor implements KernelActor {
 
   /** The supervisor exits abnormally (gave up, failed to start, or an injected crash). */
   crash(reason: string): void {
+    this.lastCrash = { tick: this.kernel.tick, message: reason };
     if (this.lifecycle.can('CRASH')) this.lifecycle.send('CRASH', reason);
     this.kernel.actorWentDown(this.self);
   }
@@ -281,6 +283,11 @@ export class Supervision {
 
   isSupervisor(actorId: number): boolean {
     return this.nodes.has(actorId);
+  }
+
+  /** The last time a supervisor crashed (gave up, failed to start, or a fault), for snapshots. */
+  lastCrashOf(actorId: number): { tick: number; message: string } | null {
+    return this.nodes.get(actorId)?.actor.lastCrash ?? null;
   }
 
   // ── registry of what children run ───────────────────────────────────────────────

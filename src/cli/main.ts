@@ -107,11 +107,11 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       `
-A fault plan is JSON: { "seed": 1, "faults": [ { "tick": 5, "kind": "crash", "actor": "root/worker" }, ... ] }
-  crash        { tick, kind, actor }          the actor (or supervisor) crashes as the tick begins
-  exhaustFuel  { tick, kind, actor }          the WASM agent's fuel for the tick is spent
-  killWorker   { tick, kind, worker }         WASM worker thread <worker> dies mid-tick, with all its agents
-  malformed    { tick, kind, actor | topic, bytes? }  seeded garbage to the actor's inbox or a topic
+A fault plan is JSON: { "seed": 1, "faults": [{ "tick": 5, "kind": "crash", "actor": "root/worker" }, ...] }
+  crash        { tick, kind, actor }                  the actor (or supervisor) crashes as the tick begins
+  exhaustFuel  { tick, kind, actor }                  the WASM agent's fuel for the tick is spent
+  killWorker   { tick, kind, worker }                 WASM worker thread <worker> dies mid-tick; its agents crash
+  malformed    { tick, kind, actor | topic, bytes? }  seeded garbage bytes to the actor's inbox or a topic
 A fault that names no current actor is logged as refused and the run goes on. Replay a run with
 killWorker faults with the same --workers it was recorded with.`,
     )
