@@ -18,6 +18,16 @@
  *   forwarding every token to the next agent; deliveries per second (log level digest).
  * - metering_overhead_ratio: a CPU-bound sieve, metered time / unmetered time.
  * - piscina_task_per_s: the peer: one piscina task per message, 2 workers.
+ * - restart_ticks: ticks from a child's `running -> crashed` record to its next
+ *   `initializing -> running` record in the replay log, the most over five crashes under
+ *   one_for_one supervisors (a JS step that throws, a fault-plan crash of a JS actor, and of
+ *   a signed WASM counter agent: crash, exhaustFuel, killWorker). See bench/supervision.ts.
+ * - restart_us_p50: wall time of the tick(s) in which a supervisor restarts a crashed WASM
+ *   agent (crashActor; 8 agents on 2 workers) until it is running; beside it, in the same
+ *   run, a tick with no restart (restart_baseline_tick_us_p50).
+ * - worker_replace_ms_p50: `await killWorker(w)` until every agent that was on w runs again,
+ *   with a warm spare worker (the default); worker_replace_no_spare_ms_p50 the same with
+ *   spareWorkers 0; worker_start_ms_p50 Node's own `new Worker` (no tsx) to first message.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -27,6 +37,7 @@ import { createRuntime, defineActor, defineSystem, type LogLevel } from '../src/
 import { benchMetering } from './metering.ts';
 import { benchPiscina } from './piscina-peer.ts';
 import { benchPostMessage, benchSabRing } from './ring.ts';
+import { benchRestartTicks, benchWasmRestart, benchWorkerReplace, benchWorkerStart } from './supervision.ts';
 import { benchWasmRouted, benchWasmStep } from './wasm.ts';
 import { benchXstate } from './xstate-peer.ts';
 
@@ -140,6 +151,18 @@ async function main(): Promise<void> {
   progress('piscina, one task per message…');
   const piscina = await benchPiscina({ messages: quick ? 20_000 : 100_000, workers: 2 });
 
+  progress('supervision: ticks from crash to running (JS and WASM children)…');
+  const restartTicks = await benchRestartTicks();
+  progress('supervision: WASM agent restart wall time…');
+  const wasmRestart = await benchWasmRestart({ agents: 8, restarts: quick ? 20 : 50 });
+  progress('supervision: killed worker replaced, warm spare…');
+  // Idle before each kill so the spare started after the previous replacement has loaded
+  // (about 0.4 s under tsx on this machine); see bench/supervision.ts.
+  const replace = await benchWorkerReplace({ kills: quick ? 4 : 10, agents: 8, warmMs: quick ? 750 : 1_500 });
+  progress('supervision: killed worker replaced, no spare…');
+  const replaceCold = await benchWorkerReplace({ kills: quick ? 2 : 4, agents: 8, spareWorkers: 0, warmMs: 200 });
+  const workerStart = await benchWorkerStart({ starts: quick ? 5 : 10 });
+
   const result = {
     routed_msgs_per_s: Math.round(routed.msgsPerS),
     routed_full_log_msgs_per_s: Math.round(routedFull.msgsPerS),
@@ -152,6 +175,13 @@ async function main(): Promise<void> {
     wasm_routed_msgs_per_s: Math.round(wasmRouted.msgsPerS),
     metering_overhead_ratio: Number(metering.ratio.toFixed(2)),
     piscina_task_per_s: Math.round(piscina.tasksPerS),
+    restart_ticks: restartTicks.maxTicks,
+    restart_us_p50: Number(wasmRestart.restartUsP50.toFixed(1)),
+    restart_baseline_tick_us_p50: Number(wasmRestart.baselineUsP50.toFixed(1)),
+    worker_replace_ms_p50: Number(replace.msP50.toFixed(1)),
+    worker_replace_no_spare_ms_p50: Number(replaceCold.msP50.toFixed(1)),
+    worker_kill_ms_p50: Number(replace.killMsP50.toFixed(1)),
+    worker_start_ms_p50: Number(workerStart.msP50.toFixed(1)),
     cores: availableParallelism(),
   };
   rmSync(scratch, { recursive: true, force: true });
@@ -171,6 +201,12 @@ async function main(): Promise<void> {
     ['WASM routed msgs/s, 2 workers', fmt(result.wasm_routed_msgs_per_s), `target ≥ 500,000 and ≥ 10× piscina (${(result.wasm_routed_msgs_per_s / result.piscina_task_per_s).toFixed(1)}×)`],
     ['piscina tasks/s, one per message', fmt(result.piscina_task_per_s), 'peer, 2 workers'],
     ['metering overhead (metered / unmetered)', result.metering_overhead_ratio.toFixed(2), 'target ≤ 1.5, CPU-bound sieve'],
+    ['restart ticks, crash → running (max)', String(result.restart_ticks), 'target 1; JS and WASM children, one_for_one'],
+    ['WASM agent restart tick, p50 (µs)', String(result.restart_us_p50), `target ≤ 5,000; 8 agents, 2 workers`],
+    ['tick without restart, same run, p50 (µs)', String(result.restart_baseline_tick_us_p50), 'baseline for the row above'],
+    ['worker replaced, agents running, p50 (ms)', String(result.worker_replace_ms_p50), `target ≤ 50; warm spare; kill + exit ${result.worker_kill_ms_p50} ms`],
+    ['worker replaced, no spare, p50 (ms)', String(result.worker_replace_no_spare_ms_p50), 'reference: spareWorkers 0 (thread + tsx start)'],
+    ['node new Worker to first message (ms)', String(result.worker_start_ms_p50), 'reference: bare thread start, no tsx'],
   ];
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['metric', 'value', 'note'][c]!.length));
   const line = (cells: string[]) => `| ${cells.map((cell, c) => (c === 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;

@@ -111,7 +111,7 @@ describe('WASM agents on the worker pool', () => {
     await runtime.runAsync(2);
     expect(crashOf(runtime, 'bad_init')).toMatch(/^trap: trap: .*unreachable/);
     expect(crashOf(runtime, 'bad_code')).toMatch(/unknown return code 7; ABI v1 knows 0 \(ok\), 1 \(stop\) and negative errors/);
-    expect(crashOf(runtime, 'grower')).toMatch(/^trap: /);
+    expect(crashOf(runtime, 'grower')).toMatch(/^memory limit: trapped with its memory grown to the declared maximum of 16 pages \(1024 KiB\): unreachable/);
     expect(crashOf(runtime, 'recursor')).toMatch(/^call depth exceeded: call depth exceeded 1000 frames/);
     expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
     expect(runtime.actorState<string[]>('sink')).toEqual(['5:counts:1']);
