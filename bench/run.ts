@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   progress('supervision: ticks from crash to running (JS and WASM children)…');
   const restartTicks = await benchRestartTicks();
   progress('supervision: WASM agent restart wall time…');
-  const wasmRestart = await benchWasmRestart({ agents: 8, restarts: quick ? 20 : 50 });
+  const wasmRestart = await benchWasmRestart({ agents: 8, restarts: quick ? 20 : 50, warmMs: quick ? 750 : 1_500 });
   progress('supervision: killed worker replaced, warm spare…');
   // Idle before each kill so the spare started after the previous replacement has loaded
   // (about 0.4 s under tsx on this machine); see bench/supervision.ts.
