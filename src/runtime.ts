@@ -4,7 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
-import { isSupervisorSpec, type ChildSpec, type ChildStart, type SupervisorSpec } from '../supervisors/spec.ts';
+import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
 import { Supervision, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { jsonEncode } from './codec.ts';

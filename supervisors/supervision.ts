@@ -525,7 +525,7 @@ export class Supervision {
 
   /** Stops a child on its supervisor's behalf, as its shutdown spec says; its exit is then expected. */
   private terminate(child: Child, reason: string): void {
-    if (child.pending !== null) child.pending = null;
+    child.pending = null;
     if (child.status === ActorStatus.down && (child.node === null || child.node.state === 'down')) return;
     child.terminating = child.status !== ActorStatus.down;
     if (child.worker !== null) {
