@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { LogWriter, MemorySink } from '../src/log/writer.ts';
 import {
+  type InferenceRecord,
   ACTOR_DIGEST_STRIDE,
   LOG_FORMAT_VERSION,
   type DropRecord,
@@ -44,6 +45,17 @@ const injectedInputArb: fc.Arbitrary<InjectedInput> = fc.record({ topic: uint32A
 const lifecycleEventArb: fc.Arbitrary<LifecycleEvent> = fc.record({ actor: uint32Arb, from: logStringArb, to: logStringArb, detail: logStringArb });
 const dropRecordArb: fc.Arbitrary<DropRecord> = fc.record({ actor: uint32Arb, topic: uint32Arb, sender: uint32Arb, seq: uint53Arb, reason: logStringArb });
 
+const inferenceRecordArb: fc.Arbitrary<InferenceRecord> = fc.record({
+  model: logStringArb,
+  requester: uint32Arb,
+  seq: uint53Arb,
+  requestId: uint32Arb,
+  provider: fc.constantFrom('none', 'cpu', 'webgpu'),
+  digest: fc.record({ hi: uint32Arb, lo: uint32Arb }),
+  response: fc.option(payloadArb, { nil: null }),
+  note: logStringArb,
+});
+
 /** Flat per-actor digests: a whole number of `ACTOR_DIGEST_STRIDE` entries, possibly none. */
 export const actorDigestsArb: fc.Arbitrary<Uint32Array> = fc
   .array(fc.array(uint32Arb, { minLength: ACTOR_DIGEST_STRIDE, maxLength: ACTOR_DIGEST_STRIDE }), { maxLength: 6 })
@@ -61,6 +73,7 @@ export function tickRecordArb(level: LogLevel, tick: fc.Arbitrary<number> = uint
     deliveredDigest: fc.record({ hi: uint32Arb, lo: uint32Arb }),
     actorDigests: actorDigestsArb,
     envelopes: level === 'digest' ? fc.constant(null) : fc.array(envelopeRecordArb, { maxLength: 4 }),
+    inferences: fc.array(inferenceRecordArb, { maxLength: 3 }),
   });
 }
 
@@ -74,6 +87,9 @@ export function logHeaderArb(level: LogLevel): fc.Arbitrary<LogHeader> {
     level: fc.constant(level),
     configJson: fc.jsonValue({ maxDepth: 2 }).map((value) => JSON.stringify(value)),
     versions: fc.array(fc.record({ name: logStringArb, version: logStringArb }), { maxLength: 3 }),
+    models: fc.array(fc.record({ name: logStringArb, sha256: logStringArb, bytes: uint53Arb }), { maxLength: 3 }),
+    gpu: fc.boolean(),
+    inferenceJson: logStringArb,
   });
 }
 

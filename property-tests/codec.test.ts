@@ -153,7 +153,7 @@ describe('codec', () => {
     expect(() => encodeEnvelope({ ...envelope, sender: -1 })).toThrow(/sender/);
     const tick: TickRecord = {
       tick: 1, newTopics: [], injected: [], lifecycle: [], drops: [], deliveredCount: 0,
-      deliveredDigest: { hi: 0, lo: 0 }, actorDigests: new Uint32Array(0), envelopes: null,
+      deliveredDigest: { hi: 0, lo: 0 }, actorDigests: new Uint32Array(0), envelopes: null, inferences: [],
     };
     expect(() => encodeTickBody({ ...tick, tick: 2 ** 60 }, chainZero)).toThrow(/tick must be an integer/);
     expect(() => encodeTickBody(tick, new Uint8Array(31))).toThrow(/32 bytes/);

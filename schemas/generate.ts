@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const schemasDir = dirname(fileURLToPath(import.meta.url));
 export const defaultOutputDir = join(schemasDir, 'generated');
-const schemaFiles = ['envelope.fbs', 'log.fbs'];
+const schemaFiles = ['envelope.fbs', 'log.fbs', 'tensor.fbs'];
 
 /** The flatc the committed code was generated with (Debian 12 `flatbuffers-compiler`). */
 export const flatcVersionPinned = '2.0.8';

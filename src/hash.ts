@@ -60,3 +60,8 @@ export const digestSeedLo = laneLoOffset;
 export function digestHex(hi: number, lo: number): string {
   return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
 }
+
+/** A 64-bit digest of bytes alone (an inference answer), into `out[0]` (hi) and `out[1]` (lo). */
+export function hashBytes(bytes: Uint8Array, out: Uint32Array): void {
+  hashEnvelope(0, 0, 0, 0, bytes, out);
+}

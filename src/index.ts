@@ -25,7 +25,7 @@ export {
 } from '../supervisors/spec.ts';
 export type { ChildCounts, ChildInfo, SupervisorView } from '../supervisors/supervision.ts';
 export { checkFaultPlan, loadFaultPlan, randomFaultPlan, type Fault, type FaultKind, type FaultPlan, type RandomFaultOptions } from './faults.ts';
-export { createRuntime, Runtime, type SupervisorHandle, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
+export { createRuntime, Runtime, type InferenceView, type ModelsHandle, type SupervisorHandle, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
 export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
 export type { Message, Topic } from './envelope.ts';
@@ -35,5 +35,31 @@ export { jsonEncode, jsonDecode, utf8Encode, utf8Decode } from './codec.ts';
 export * from './errors.ts';
 export { readLog, repairLog } from './log/reader.ts';
 export { LogWriter, FileSink, MemorySink, type LogSink } from './log/writer.ts';
-export type { LogHeader, LogLevel, TickRecord, EndRecord } from './log/types.ts';
+export type { LogHeader, LogLevel, TickRecord, EndRecord, InferenceRecord, InferenceProvider } from './log/types.ts';
 export { lockstepVersion } from './version.ts';
+export {
+  tensor,
+  tensorValues,
+  encodeInferRequest,
+  decodeInferRequest,
+  encodeInferResponse,
+  decodeInferResponse,
+  outputNamed,
+  TensorFormatError,
+  type DTypeName,
+  type TensorValue,
+  type InferRequestValue,
+  type InferResponseValue,
+  type InferErrorCode,
+} from './inference/tensor.ts';
+export {
+  loadModelRegistry,
+  resolveInferenceConfig,
+  sessionOptionsDefault,
+  type InferenceConfig,
+  type ModelSpec,
+  type ModelStateSpec,
+  type ModelCacheStats,
+  type ModelVersion,
+} from './inference/models.ts';
+export { inferTopic, inferTopicOf } from '../actors/inference.ts';

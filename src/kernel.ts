@@ -24,6 +24,7 @@ import {
   ACTOR_DIGEST_STRIDE,
   type DropRecord,
   type EnvelopeRecord,
+  type InferenceRecord,
   type InjectedInput,
   type LifecycleEvent,
   type LogLevel,
@@ -239,7 +240,8 @@ export class Kernel {
   private inTick = false;
   /** Set while publishing a payload the kernel already owns (see publishAs). */
   private payloadOwned = false;
-  private participant: TickParticipant | null = null;
+  /** Work ticks wait for, settled in this order (the WASM host, then the inference actor). */
+  private readonly participants: TickParticipant[] = [];
   private controlHandler: ControlHandler | null = null;
   private boundaryHandler: BoundaryHandler | null = null;
   private controlApplied = 0;
@@ -251,6 +253,7 @@ export class Kernel {
   private pendingInjected: InjectedInput[] = [];
   private pendingLifecycle: LifecycleEvent[] = [];
   private pendingDrops: DropRecord[] = [];
+  private pendingInferences: InferenceRecord[] = [];
   private readonly hashScratch = new Uint32Array(2);
 
   readonly counters: KernelCounters = { published: 0, delivered: 0, mailboxDeliveries: 0, injected: 0, refused: 0, dropped: 0 };
@@ -521,9 +524,27 @@ export class Kernel {
 
   // ── the tick ──────────────────────────────────────────────────────────────────────
 
-  /** Registers the one participant whose work ticks wait for (the WASM host). */
-  setParticipant(participant: TickParticipant): void {
-    this.participant = participant;
+  /**
+   * Registers work that ticks wait for (the WASM host, the inference actor). Participants
+   * settle one after another in the order they were added, so what they apply lands in the
+   * record in that order, whichever finished first.
+   */
+  addParticipant(participant: TickParticipant): void {
+    this.participants.push(participant);
+  }
+
+  private participantsHaveWork(): boolean {
+    for (const participant of this.participants) if (participant.hasWork()) return true;
+    return false;
+  }
+
+  private async settleParticipants(tick: number): Promise<void> {
+    for (const participant of this.participants) if (participant.hasWork()) await participant.settle(tick);
+  }
+
+  /** Adds an inference answer to the record of the tick under way. */
+  recordInference(record: InferenceRecord): void {
+    this.pendingInferences.push(record);
   }
 
   /**
@@ -532,8 +553,8 @@ export class Kernel {
    */
   runTick(): TickRecord {
     const open = this.beginTick();
-    if (this.participant !== null && this.participant.hasWork()) {
-      throw new ConfigError('this system has WASM agents, whose ticks finish on worker threads: use stepAsync/runAsync');
+    if (this.participantsHaveWork()) {
+      throw new ConfigError('this system has WASM agents or an inference actor, whose ticks finish on worker threads: use stepAsync/runAsync');
     }
     return this.closeRecord(open);
   }
@@ -541,7 +562,7 @@ export class Kernel {
   /** Runs one tick, waiting for the participant's work without blocking the event loop. */
   async runTickAsync(): Promise<TickRecord> {
     const open = this.beginTick();
-    if (this.participant !== null && this.participant.hasWork()) await this.participant.settle(open.tick);
+    await this.settleParticipants(open.tick);
     return this.closeRecord(open);
   }
 
@@ -634,8 +655,10 @@ export class Kernel {
       deliveredDigest: { hi: deliveredHi, lo: deliveredLo },
       actorDigests,
       envelopes,
+      inferences: this.pendingInferences,
     };
     this.pendingTopics = [];
+    this.pendingInferences = [];
     this.pendingInjected = [];
     this.pendingLifecycle = [];
     this.pendingDrops = [];
@@ -651,8 +674,8 @@ export class Kernel {
    */
   shutdown(order?: readonly number[]): TickRecord {
     const tick = this.beginShutdown(order);
-    if (this.participant !== null && this.participant.hasWork()) {
-      throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
+    if (this.participantsHaveWork()) {
+      throw new ConfigError('this system has WASM agents or an inference actor, whose shutdown runs on worker threads: use closeAsync');
     }
     return this.endShutdown(tick);
   }
@@ -660,7 +683,7 @@ export class Kernel {
   /** `shutdown`, waiting for the participant (WASM agents run their agent_shutdown). */
   async shutdownAsync(order?: readonly number[]): Promise<TickRecord> {
     const tick = this.beginShutdown(order);
-    if (this.participant !== null && this.participant.hasWork()) await this.participant.settle(tick);
+    await this.settleParticipants(tick);
     return this.endShutdown(tick);
   }
 

@@ -7,13 +7,16 @@ import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
 import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
 import { Supervision, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import { InferenceActor } from '../actors/inference.ts';
+import { InferenceChannel } from './inference/channel.ts';
+import { ModelManager, loadModelRegistry, resolveInferenceConfig, type InferenceConfig, type ModelCacheStats, type ResolvedInference } from './inference/models.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
 import { checkFaultPlan, malformedBytes, type FaultPlan } from './faults.ts';
 import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
 import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
-import { LOG_FORMAT_VERSION, type LogHeader, type TickRecord } from './log/types.ts';
+import { LOG_FORMAT_VERSION, type InferenceRecord, type LogHeader, type TickRecord } from './log/types.ts';
 import { Random } from './prng.ts';
 import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
 import { lockstepVersion } from './version.ts';
@@ -52,6 +55,37 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
    * it is due in, so it is logged and replay applies it without the plan.
    */
   faults?: FaultPlan;
+  /** Replaces the system's inference config (a config, or a registry file's path). */
+  inference?: InferenceConfig | string;
+  /**
+   * Replay's hook: the answers the recorded run logged whole at `tick`, by
+   * `${requester}:${seq}`; the inference actor substitutes them rather than running.
+   */
+  recordedInference?: (tick: number) => ReadonlyMap<string, InferenceRecord> | null;
+}
+
+/** The inference part of a snapshot. */
+export interface InferenceView {
+  actor: string;
+  provider: ResolvedInference['provider'];
+  models: { name: string; sha256: string; bytes: number; loaded: boolean; provider: string | null; unavailable: string | null }[];
+  cache: ModelCacheStats & { hitRate: number; cacheBytes: number };
+  requests: number;
+  answered: number;
+  errors: number;
+  runs: number;
+}
+
+/** The model manager's verbs (see `Runtime.models`). */
+export interface ModelsHandle {
+  /** Loads a model now (warm-up included); resolves with an error text, or null when loaded. */
+  load(name: string): Promise<string | null>;
+  /** Releases a model's session; its next request loads it again. */
+  unload(name: string): Promise<void>;
+  /** Loaded models, least recently used first. */
+  loaded(): string[];
+  readonly stats: ModelCacheStats;
+  readonly hitRate: number;
 }
 
 /** Default worker threads for WASM agents. */
@@ -69,6 +103,8 @@ export interface RuntimeSnapshot {
   seed: number;
   level: RuntimeConfig['level'];
   actors: (ActorView & { lastCrash: { tick: number; message: string } | null })[];
+  /** The inference actor and its models; null without one. */
+  inference: InferenceView | null;
   /** The supervision trees, each with its children's states. */
   supervisors: SupervisorView[];
   counters: KernelCounters & { actors: number; topics: number };
@@ -121,13 +157,18 @@ export class Runtime {
   private finalChain = '';
   /** Set while a tick runs (a WASM tick awaits its barrier): the runtime takes no other call then. */
   private busy = false;
+  private readonly inference: { config: ResolvedInference; manager: ModelManager; actor: InferenceActor } | null = null;
+  private channel: InferenceChannel | null = null;
+  private started = false;
+  private gpu = false;
 
   /**
    * Builds the system (its `setup` runs now) and writes the log header.
    * Throws ConfigError for a bad config or system definition.
    */
   constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
-    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, ...overrides } = options;
+    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, inference, recordedInference, ...overrides } =
+      options;
     this.system = system;
     this.config = resolveConfig(system.config, overrides);
     this.logger = logger ?? pino({ level: 'silent' });
@@ -150,7 +191,7 @@ export class Runtime {
       spareWorkers,
       logger: this.logger,
     });
-    this.kernel.setParticipant(this.wasm);
+    this.kernel.addParticipant(this.wasm);
     this.kernel.setControlHandler((op, target, extra) => this.applyControl(op, target, extra));
     this.supervision = new Supervision(this.kernel, {
       spawnWorker: (start, name, spec) =>
@@ -165,7 +206,28 @@ export class Runtime {
       this.memorySink = null;
       this.writer = new LogWriter(typeof log === 'string' ? new FileSink(log) : log);
     }
-    this.writer.writeHeader(this.header());
+
+    const inferenceConfig = inference ?? system.inference;
+    if (inferenceConfig !== undefined) {
+      const config = typeof inferenceConfig === 'string' ? loadModelRegistry(inferenceConfig) : resolveInferenceConfig(inferenceConfig);
+      const manager = new ModelManager(config, () => this.inferenceChannel());
+      const actor = new InferenceActor(this.kernel, {
+        name: config.actorName,
+        priority: config.priority,
+        manager,
+        channel: () => this.inferenceChannel(),
+        logOutputs: config.logOutputs,
+        logger: this.logger,
+        recorded: recordedInference,
+      });
+      actor.admitted(this.kernel.admit(actor, actor.subscriptions(), config.mailboxCapacity));
+      this.kernel.addParticipant(actor);
+      this.inference = { config, manager, actor };
+    } else {
+      // Nothing to start: the header is complete now.
+      this.started = true;
+      this.writer.writeHeader(this.header());
+    }
 
     for (const topic of system.topics ?? []) this.kernel.declareTopic(topic);
     const builder: SystemBuilder = {
@@ -179,8 +241,13 @@ export class Runtime {
     system.setup(builder);
   }
 
-  /** The log header this runtime writes: everything a replay needs to start the same run. */
+  /**
+   * The log header this runtime writes: everything a replay needs to start the same run.
+   * With an inference actor it is complete only after `start()` (it says whether a GPU
+   * served the models).
+   */
   header(): LogHeader {
+    const inference = this.inference;
     return {
       formatVersion: LOG_FORMAT_VERSION,
       systemName: this.system.name,
@@ -188,6 +255,62 @@ export class Runtime {
       level: this.config.level,
       configJson: canonicalConfigJson(this.config),
       versions: [{ name: 'lockstep', version: lockstepVersion }],
+      models: inference === null ? [] : inference.manager.versions(),
+      gpu: this.gpu,
+      inferenceJson: inference === null ? '' : inferenceJson(inference.config),
+    };
+  }
+
+  /**
+   * Starts what the run needs before its first tick: the inference worker, the preloaded
+   * models (and so the GPU decision), then the log header. `stepAsync` and `closeAsync`
+   * call it; call it first to pay model loading before the first tick.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const inference = this.inference;
+    if (inference !== null) {
+      const { config, manager } = inference;
+      // A GPU asked for is probed at start, so the header can say whether one served.
+      const probe = config.preload.length > 0 || config.provider !== 'webgpu' ? config.preload : manager.names();
+      for (const name of probe) {
+        const loaded = await manager.load(name);
+        if (loaded.ok && loaded.fallback !== undefined) this.logger.warn({ model: name }, loaded.fallback);
+        if (!loaded.ok) this.logger.warn({ model: name }, loaded.error);
+      }
+      this.gpu = manager.names().some((name) => manager.entry(name)!.provider === 'webgpu');
+    }
+    this.writer.writeHeader(this.header());
+  }
+
+  private inferenceChannel(): InferenceChannel {
+    this.channel ??= new InferenceChannel();
+    return this.channel;
+  }
+
+  /** The model manager's verbs: load, unload, what is loaded, cache stats. Throws ConfigError without models. */
+  get models(): ModelsHandle {
+    const inference = this.inference;
+    if (inference === null) throw new ConfigError(`system '${this.system.name}' has no models; give it an \`inference\` config`);
+    const manager = inference.manager;
+    return {
+      load: async (name: string) => {
+        this.assertOpen('models.load');
+        const loaded = await manager.load(name);
+        return loaded.ok ? null : loaded.error;
+      },
+      unload: async (name: string) => {
+        this.assertOpen('models.unload');
+        await manager.unload(name);
+      },
+      loaded: () => manager.loaded(),
+      get stats() {
+        return manager.stats;
+      },
+      get hitRate() {
+        return manager.hitRate;
+      },
     };
   }
 
@@ -229,6 +352,15 @@ export class Runtime {
 
   private spawnWasm<Args>(definition: WasmAgentDefinition, options: SpawnOptions<Args>): WasmAgentActor {
     assertTrusted(definition, this.trustedKeyIds, this.allowUnsigned);
+    for (const model of definition.manifest.capabilities.models) {
+      const registered = this.inference?.manager.names() ?? [];
+      if (!registered.includes(model)) {
+        throw new ConfigError(
+          `WASM agent '${definition.name}' may call model '${model}' (its manifest's capabilities.models), but ` +
+            (registered.length === 0 ? `system '${this.system.name}' has no models; give it an \`inference\` config` : `the system registers only ${registered.join(', ')}`),
+        );
+      }
+    }
     const resolved = this.resolveSpawn(definition.name, options);
     const actor = new WasmAgentActor(definition, resolved.name, resolved.priority, this.kernel, this.wasm);
     const id = this.kernel.admit(actor, definition.manifest.capabilities.subscribe, resolved.mailboxCapacity);
@@ -292,8 +424,8 @@ export class Runtime {
    */
   step(): TickRecord {
     this.assertOpen('step');
-    if (this.hasWasmAgents) {
-      throw new ConfigError('this system has WASM agents, whose ticks finish on worker threads: use stepAsync/runAsync');
+    if (this.hasWasmAgents || this.inference !== null) {
+      throw new ConfigError('this system has WASM agents or models, whose ticks finish on worker threads: use stepAsync/runAsync');
     }
     this.injectEmbeddedInputs();
     return this.logRecord(this.kernel.runTick());
@@ -304,6 +436,7 @@ export class Runtime {
     this.assertOpen('stepAsync');
     this.busy = true;
     try {
+      if (!this.started) await this.start();
       this.injectEmbeddedInputs();
       return this.logRecord(await this.kernel.runTickAsync());
     } finally {
@@ -391,6 +524,11 @@ export class Runtime {
   /** True when the system has WASM agents (and so needs stepAsync, runAsync, closeAsync). */
   get hasWasmAgents(): boolean {
     return this.wasm.agentCount > 0;
+  }
+
+  /** True when the system needs stepAsync, runAsync and closeAsync (WASM agents or models). */
+  get needsAsync(): boolean {
+    return this.hasWasmAgents || this.inference !== null;
   }
 
   /** Kills WASM worker `index` now (fault injection); its agents crash at the next tick's barrier. */
@@ -526,10 +664,32 @@ export class Runtime {
       seed: this.config.seed,
       level: this.config.level,
       actors,
+      inference: this.inferenceView(),
       supervisors: this.supervision.views(),
       counters: { ...this.kernel.counters, actors: this.kernel.actorCount(), topics: this.kernel.topicList().length },
       closed: this.closed,
     };
+  }
+
+  private inferenceView(): InferenceView | null {
+    const inference = this.inference;
+    if (inference === null) return null;
+    const { manager, actor, config } = inference;
+    return {
+      actor: actor.name,
+      provider: config.provider,
+      models: manager.names().map((name) => {
+        const entry = manager.entry(name)!;
+        return { ...entry.version, loaded: entry.loaded, provider: entry.provider, unavailable: entry.unavailable };
+      }),
+      cache: { ...manager.stats, loadMicros: [...manager.stats.loadMicros], hitRate: manager.hitRate, cacheBytes: config.cacheBytes },
+      ...actor.counters,
+    };
+  }
+
+  /** The inference actor (benchmarks read its run timings). */
+  get inferenceActor(): InferenceActor | null {
+    return this.inference?.actor ?? null;
   }
 
   /**
@@ -540,8 +700,8 @@ export class Runtime {
   close(): string {
     if (this.closed) return this.finalChain;
     this.assertOpen('close');
-    if (this.hasWasmAgents) {
-      throw new ConfigError('this system has WASM agents, whose shutdown runs on worker threads: use closeAsync');
+    if (this.needsAsync) {
+      throw new ConfigError('this system has WASM agents or models, whose shutdown runs on worker threads: use closeAsync');
     }
     const ticks = this.kernel.tick;
     this.supervision.closing = true;
@@ -554,10 +714,12 @@ export class Runtime {
     this.assertOpen('closeAsync');
     this.busy = true;
     try {
+      if (!this.started) await this.start();
       const ticks = this.kernel.tick;
       this.supervision.closing = true;
       const digest = this.finish(ticks, await this.kernel.shutdownAsync(this.supervision.shutdownOrder()));
       await this.wasm.close();
+      await this.channel?.close();
       return digest;
     } finally {
       this.busy = false;
@@ -568,6 +730,7 @@ export class Runtime {
   async abandon(): Promise<void> {
     this.closed = true;
     await this.wasm.close();
+    await this.channel?.close();
   }
 
   private finish(ticks: number, record: TickRecord): string {
@@ -626,6 +789,16 @@ export interface SupervisorHandle {
   deleteChild(id: string): void;
   whichChildren(): ChildInfo[];
   countChildren(): ChildCounts;
+}
+
+/** The inference config as the header records it: canonical JSON, paths left out (they are the machine's). */
+function inferenceJson(config: ResolvedInference): string {
+  return JSON.stringify({
+    cacheBytes: config.cacheBytes,
+    logOutputs: config.logOutputs,
+    models: config.models.map((model) => ({ batch: model.batch, name: model.name, sessionOptions: model.sessionOptions, state: model.state, warmup: model.warmup })),
+    provider: config.provider,
+  });
 }
 
 function controlOpName(op: ControlOp): string {

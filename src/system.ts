@@ -7,6 +7,7 @@
 import type { ActorDefinition } from '../actors/js-actor.ts';
 import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import type { SupervisorSpec } from '../supervisors/spec.ts';
+import type { InferenceConfig } from './inference/models.ts';
 import { ConfigError } from './errors.ts';
 import type { Random } from './prng.ts';
 import type { RuntimeConfig } from './config.ts';
@@ -49,6 +50,12 @@ export interface SystemDefinition {
   config?: Partial<RuntimeConfig>;
   /** Ticks `lockstep run` runs when --ticks is not given. */
   ticks?: number;
+  /**
+   * The models of the system's inference actor: a config, or the path of a registry file
+   * (JSON; model files resolve against its folder). With it the runtime starts an inference
+   * actor that answers requests on `infer/<model>`.
+   */
+  inference?: InferenceConfig | string;
   setup(builder: SystemBuilder): void;
   /**
    * Embedded inputs for tick `tick`, drawn from the runtime's seeded stream. What it returns

@@ -45,6 +45,9 @@ function header(level: LogLevel, overrides: Partial<LogHeader> = {}): LogHeader 
       { name: 'lockstep', version: '0.1.0' },
       { name: 'flatbuffers', version: '25.9.23' },
     ],
+    models: [],
+    gpu: false,
+    inferenceJson: '',
     ...overrides,
   };
 }
@@ -71,6 +74,13 @@ function tickRecord(tick: number, level: LogLevel, actors = 3): TickRecord {
               { topic: 1, sender: 7, seq: tick, tick: tick - 1, priority: 255, payload: new Uint8Array([tick, 1, 2]) },
               { topic: 2, sender: 0, seq: 2 ** 53 - 1, tick: tick - 1, priority: 0, payload: new Uint8Array(0) },
             ],
+    inferences:
+      tick === 5
+        ? [
+            { model: 'policy', requester: 7, seq: 2 ** 40, requestId: 9, provider: 'cpu', digest: { hi: 1, lo: 0xffff_ffff }, response: null, note: '' },
+            { model: 'vad', requester: 8, seq: 1, requestId: 0, provider: 'webgpu', digest: { hi: 2, lo: 3 }, response: new Uint8Array([1, 2, 3]), note: 'fallback ✓' },
+          ]
+        : [],
   };
 }
 

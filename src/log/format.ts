@@ -45,6 +45,8 @@ import { InjectedInput as InjectedInputTable } from '../../schemas/generated/loc
 import { LifecycleEvent as LifecycleEventTable } from '../../schemas/generated/lockstep/log/lifecycle-event.ts';
 import { DropRecord as DropRecordTable } from '../../schemas/generated/lockstep/log/drop-record.ts';
 import { Envelope as EnvelopeTable } from '../../schemas/generated/lockstep/envelope.ts';
+import { InferenceRecord as InferenceRecordTable } from '../../schemas/generated/lockstep/log/inference-record.ts';
+import { ModelVersion as ModelVersionTable } from '../../schemas/generated/lockstep/log/model-version.ts';
 import {
   addFieldUint64,
   assertUint32,
@@ -57,6 +59,8 @@ import {
   writeEnvelope,
 } from '../codec.ts';
 import type {
+  InferenceProvider,
+  InferenceRecord,
   DropRecord,
   EndRecord,
   EnvelopeRecord,
@@ -104,7 +108,14 @@ export const logSlot = {
   injectedPayload: 3,
   dropSeq: 3,
   endTicks: 0,
+  tickInferences: 10,
+  inferenceSeq: 2,
+  inferenceResponse: 7,
+  modelBytes: 2,
 } as const;
+
+const providerCodes: Record<InferenceProvider, number> = { none: 0, cpu: 1, webgpu: 2 };
+const providerNames: InferenceProvider[] = ['none', 'cpu', 'webgpu'];
 
 const levelCodes: Record<LogLevel, number> = { digest: 0, full: 1 };
 
@@ -418,10 +429,30 @@ export function encodeHeaderInto(builder: flatbuffers.Builder, header: LogHeader
     offsetScratch[i] = LibraryVersionTable.createLibraryVersion(builder, name, version);
   }
   const versions = finishOffsetVector(builder, header.versions.length);
+  // The inference fields are written only for a run with an inference actor, so the
+  // header of any other run keeps the bytes it had before they existed.
+  let models = 0;
+  if (header.models.length > 0) {
+    for (let i = 0; i < header.models.length; i++) {
+      const entry = header.models[i]!;
+      const name = builder.createString(entry.name);
+      const sha256 = builder.createString(entry.sha256);
+      ModelVersionTable.startModelVersion(builder);
+      ModelVersionTable.addName(builder, name);
+      ModelVersionTable.addSha256(builder, sha256);
+      addFieldUint64(builder, logSlot.modelBytes, entry.bytes);
+      offsetScratch[i] = ModelVersionTable.endModelVersion(builder);
+    }
+    models = finishOffsetVector(builder, header.models.length);
+  }
+  const inferenceJson = header.inferenceJson.length === 0 ? 0 : builder.createString(header.inferenceJson);
   HeaderTable.startHeader(builder);
   HeaderTable.addSystemName(builder, systemName);
   HeaderTable.addConfigJson(builder, configJson);
   HeaderTable.addVersions(builder, versions);
+  if (models !== 0) HeaderTable.addModels(builder, models);
+  if (header.gpu) HeaderTable.addGpu(builder, true);
+  if (inferenceJson !== 0) HeaderTable.addInferenceJson(builder, inferenceJson);
   // Written even when it equals the default (0), so that any future reader can always find it.
   builder.forceDefaults(true);
   HeaderTable.addFormatVersion(builder, header.formatVersion);
@@ -452,6 +483,7 @@ export function encodeTickInto(builder: flatbuffers.Builder, tick: TickRecord, p
   const drops = writeDrops(builder, tick.drops);
   const actorDigests = tick.actorDigests.length === 0 ? 0 : writeUint32Vector(builder, tick.actorDigests);
   const envelopes = tick.envelopes === null ? 0 : writeEnvelopes(builder, tick.envelopes);
+  const inferences = tick.inferences.length === 0 ? 0 : writeInferences(builder, tick.inferences);
   TickRecordTable.startTickRecord(builder);
   addFieldUint64(builder, logSlot.tickTick, tick.tick);
   if (newTopics !== 0) TickRecordTable.addNewTopics(builder, newTopics);
@@ -460,10 +492,36 @@ export function encodeTickInto(builder: flatbuffers.Builder, tick: TickRecord, p
   if (drops !== 0) TickRecordTable.addDrops(builder, drops);
   if (actorDigests !== 0) TickRecordTable.addActorDigests(builder, actorDigests);
   if (tick.envelopes !== null) TickRecordTable.addEnvelopes(builder, envelopes);
+  if (inferences !== 0) TickRecordTable.addInferences(builder, inferences);
   TickRecordTable.addDeliveredCount(builder, tick.deliveredCount);
   TickRecordTable.addDeliveredDigestHi(builder, tick.deliveredDigest.hi);
   TickRecordTable.addDeliveredDigestLo(builder, tick.deliveredDigest.lo);
   return writeRoot(builder, 'tick', TickRecordTable.endTickRecord(builder), prevChainOffset);
+}
+
+function writeInferences(builder: flatbuffers.Builder, records: InferenceRecord[]): flatbuffers.Offset {
+  const offsets: flatbuffers.Offset[] = [];
+  for (const record of records) {
+    assertUint32(record.requester, 'inference requester');
+    assertUint32(record.requestId, 'inference requestId');
+    const model = builder.createString(record.model);
+    const response = record.response === null ? 0 : builder.createByteVector(record.response);
+    const note = record.note.length === 0 ? 0 : builder.createString(record.note);
+    InferenceRecordTable.startInferenceRecord(builder);
+    InferenceRecordTable.addModel(builder, model);
+    InferenceRecordTable.addRequester(builder, record.requester);
+    addFieldUint64(builder, logSlot.inferenceSeq, record.seq);
+    InferenceRecordTable.addRequestId(builder, record.requestId);
+    InferenceRecordTable.addProvider(builder, providerCodes[record.provider]);
+    InferenceRecordTable.addDigestHi(builder, record.digest.hi);
+    InferenceRecordTable.addDigestLo(builder, record.digest.lo);
+    if (response !== 0) InferenceRecordTable.addResponse(builder, response);
+    if (note !== 0) InferenceRecordTable.addNote(builder, note);
+    offsets.push(InferenceRecordTable.endInferenceRecord(builder));
+  }
+  builder.startVector(4, offsets.length, 4);
+  for (let i = offsets.length - 1; i >= 0; i--) builder.addOffset(offsets[i]!);
+  return builder.endVector();
 }
 
 /**
@@ -524,6 +582,16 @@ function readHeader(table: HeaderTable): LogHeader {
     const entry = table.versions(i, scratch)!;
     versions.push({ name: entry.name() ?? '', version: entry.version() ?? '' });
   }
+  const models = [];
+  const modelScratch = new ModelVersionTable();
+  for (let i = 0; i < table.modelsLength(); i++) {
+    const entry = table.models(i, modelScratch)!;
+    models.push({
+      name: entry.name() ?? '',
+      sha256: entry.sha256() ?? '',
+      bytes: safeInteger(readUint64Field(entry.bb!, entry.bb_pos, logSlot.modelBytes), 'model bytes'),
+    });
+  }
   return {
     formatVersion: table.formatVersion(),
     systemName: table.systemName() ?? '',
@@ -531,6 +599,9 @@ function readHeader(table: HeaderTable): LogHeader {
     level,
     configJson: table.configJson() ?? '',
     versions,
+    models,
+    gpu: table.gpu(),
+    inferenceJson: table.inferenceJson() ?? '',
   };
 }
 
@@ -594,6 +665,24 @@ function readTick(table: TickRecordTable): TickRecord {
       envelopes.push(readEnvelope(table.envelopes(i, envelopeScratch)!));
     }
   }
+  const inferences: InferenceRecord[] = [];
+  const inferenceScratch = new InferenceRecordTable();
+  for (let i = 0; i < table.inferencesLength(); i++) {
+    const entry = table.inferences(i, inferenceScratch)!;
+    const response = vectorBounds(bb, entry.bb_pos, logSlot.inferenceResponse, 1);
+    const provider = providerNames[entry.provider()];
+    if (provider === undefined) throw new BodyDecodeError(`inference record provider code ${entry.provider()} is not 0, 1 or 2`);
+    inferences.push({
+      model: entry.model() ?? '',
+      requester: entry.requester(),
+      seq: safeInteger(readUint64Field(bb, entry.bb_pos, logSlot.inferenceSeq), 'inference seq'),
+      requestId: entry.requestId(),
+      provider,
+      digest: { hi: entry.digestHi(), lo: entry.digestLo() },
+      response: response === null ? null : Uint8Array.prototype.slice.call(bb.bytes(), response.start, response.start + response.count),
+      note: entry.note() ?? '',
+    });
+  }
   return {
     tick: safeInteger(readUint64Field(bb, position, logSlot.tickTick), 'tick'),
     newTopics,
@@ -604,6 +693,7 @@ function readTick(table: TickRecordTable): TickRecord {
     deliveredDigest: { hi: table.deliveredDigestHi(), lo: table.deliveredDigestLo() },
     actorDigests,
     envelopes,
+    inferences,
   };
 }
 

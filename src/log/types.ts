@@ -19,6 +19,14 @@ export interface LibraryVersion {
   version: string;
 }
 
+/** A registered model's version: the sha256 of its file when the run began. */
+export interface ModelVersionRecord {
+  name: string;
+  /** Hex; empty when the file could not be read. */
+  sha256: string;
+  bytes: number;
+}
+
 export interface LogHeader {
   formatVersion: number;
   systemName: string;
@@ -28,6 +36,37 @@ export interface LogHeader {
   /** Canonical JSON (sorted keys) of the runtime config the run used. */
   configJson: string;
   versions: LibraryVersion[];
+  /** The inference actor's models (empty without one). */
+  models: ModelVersionRecord[];
+  /** True when a GPU (WebGPU) session served the run's models at its start. */
+  gpu: boolean;
+  /** Canonical JSON of the inference config (provider asked for, cache, models' options); empty without one. */
+  inferenceJson: string;
+}
+
+/** Who computed an inference answer: nobody (an error before any run), the CPU or a GPU. */
+export type InferenceProvider = 'none' | 'cpu' | 'webgpu';
+
+/**
+ * One answer of the inference actor. CPU answers are bit-identical run to run, so the log
+ * keeps their digest and replay checks it; GPU answers are not, so the log keeps them
+ * whole and replay substitutes them (as it does a CPU answer logged whole).
+ */
+export interface InferenceRecord {
+  model: string;
+  /** The requesting actor's id. */
+  requester: number;
+  /** The request envelope's sender seq. */
+  seq: number;
+  /** The id the requester put in its request. */
+  requestId: number;
+  provider: InferenceProvider;
+  /** Digest of the response payload (two 32-bit lanes). */
+  digest: Digest64;
+  /** The whole response payload, when kept whole; null otherwise. */
+  response: Uint8Array | null;
+  /** A GPU fallback or other event worth a person's attention; usually empty. */
+  note: string;
 }
 
 /** An external input, taken in at the start of the tick whose record holds it. */
@@ -119,6 +158,8 @@ export interface TickRecord {
   actorDigests: Uint32Array;
   /** Every delivered envelope, in delivery order; present only at the `full` level. */
   envelopes: EnvelopeRecord[] | null;
+  /** The inference actor's answers settled in this tick, in request order. */
+  inferences: InferenceRecord[];
 }
 
 /** Written by a clean close; a log without one was cut short (crash, kill, torn tail). */

@@ -3,6 +3,7 @@
 import * as flatbuffers from 'flatbuffers';
 
 import { LibraryVersion } from '../../lockstep/log/library-version.ts';
+import { ModelVersion } from '../../lockstep/log/model-version.ts';
 
 
 export class Header {
@@ -62,8 +63,30 @@ versionsLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+models(index: number, obj?:ModelVersion):ModelVersion|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? (obj || new ModelVersion()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+modelsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+gpu():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+inferenceJson():string|null
+inferenceJson(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+inferenceJson(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 20);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startHeader(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(9);
 }
 
 static addFormatVersion(builder:flatbuffers.Builder, formatVersion:number) {
@@ -102,12 +125,36 @@ static startVersionsVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addModels(builder:flatbuffers.Builder, modelsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, modelsOffset, 0);
+}
+
+static createModelsVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startModelsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
+static addGpu(builder:flatbuffers.Builder, gpu:boolean) {
+  builder.addFieldInt8(7, +gpu, +false);
+}
+
+static addInferenceJson(builder:flatbuffers.Builder, inferenceJsonOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(8, inferenceJsonOffset, 0);
+}
+
 static endHeader(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createHeader(builder:flatbuffers.Builder, formatVersion:number, systemNameOffset:flatbuffers.Offset, seed:number, level:number, configJsonOffset:flatbuffers.Offset, versionsOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createHeader(builder:flatbuffers.Builder, formatVersion:number, systemNameOffset:flatbuffers.Offset, seed:number, level:number, configJsonOffset:flatbuffers.Offset, versionsOffset:flatbuffers.Offset, modelsOffset:flatbuffers.Offset, gpu:boolean, inferenceJsonOffset:flatbuffers.Offset):flatbuffers.Offset {
   Header.startHeader(builder);
   Header.addFormatVersion(builder, formatVersion);
   Header.addSystemName(builder, systemNameOffset);
@@ -115,6 +162,9 @@ static createHeader(builder:flatbuffers.Builder, formatVersion:number, systemNam
   Header.addLevel(builder, level);
   Header.addConfigJson(builder, configJsonOffset);
   Header.addVersions(builder, versionsOffset);
+  Header.addModels(builder, modelsOffset);
+  Header.addGpu(builder, gpu);
+  Header.addInferenceJson(builder, inferenceJsonOffset);
   return Header.endHeader(builder);
 }
 }

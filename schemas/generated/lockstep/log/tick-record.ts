@@ -4,6 +4,7 @@ import * as flatbuffers from 'flatbuffers';
 
 import { Envelope } from '../../lockstep/envelope.ts';
 import { DropRecord } from '../../lockstep/log/drop-record.ts';
+import { InferenceRecord } from '../../lockstep/log/inference-record.ts';
 import { InjectedInput } from '../../lockstep/log/injected-input.ts';
 import { LifecycleEvent } from '../../lockstep/log/lifecycle-event.ts';
 import { TopicDeclaration } from '../../lockstep/log/topic-declaration.ts';
@@ -112,8 +113,18 @@ envelopesLength():number {
   return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
 }
 
+inferences(index: number, obj?:InferenceRecord):InferenceRecord|null {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? (obj || new InferenceRecord()).__init(this.bb!.__indirect(this.bb!.__vector(this.bb_pos + offset) + index * 4), this.bb!) : null;
+}
+
+inferencesLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
 static startTickRecord(builder:flatbuffers.Builder) {
-  builder.startObject(10);
+  builder.startObject(11);
 }
 
 static addTick(builder:flatbuffers.Builder, tick:bigint) {
@@ -233,12 +244,28 @@ static startEnvelopesVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(4, numElems, 4);
 }
 
+static addInferences(builder:flatbuffers.Builder, inferencesOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(10, inferencesOffset, 0);
+}
+
+static createInferencesVector(builder:flatbuffers.Builder, data:flatbuffers.Offset[]):flatbuffers.Offset {
+  builder.startVector(4, data.length, 4);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addOffset(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startInferencesVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(4, numElems, 4);
+}
+
 static endTickRecord(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createTickRecord(builder:flatbuffers.Builder, tick:bigint, newTopicsOffset:flatbuffers.Offset, injectedOffset:flatbuffers.Offset, lifecycleOffset:flatbuffers.Offset, dropsOffset:flatbuffers.Offset, deliveredCount:number, deliveredDigestHi:number, deliveredDigestLo:number, actorDigestsOffset:flatbuffers.Offset, envelopesOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createTickRecord(builder:flatbuffers.Builder, tick:bigint, newTopicsOffset:flatbuffers.Offset, injectedOffset:flatbuffers.Offset, lifecycleOffset:flatbuffers.Offset, dropsOffset:flatbuffers.Offset, deliveredCount:number, deliveredDigestHi:number, deliveredDigestLo:number, actorDigestsOffset:flatbuffers.Offset, envelopesOffset:flatbuffers.Offset, inferencesOffset:flatbuffers.Offset):flatbuffers.Offset {
   TickRecord.startTickRecord(builder);
   TickRecord.addTick(builder, tick);
   TickRecord.addNewTopics(builder, newTopicsOffset);
@@ -250,6 +277,7 @@ static createTickRecord(builder:flatbuffers.Builder, tick:bigint, newTopicsOffse
   TickRecord.addDeliveredDigestLo(builder, deliveredDigestLo);
   TickRecord.addActorDigests(builder, actorDigestsOffset);
   TickRecord.addEnvelopes(builder, envelopesOffset);
+  TickRecord.addInferences(builder, inferencesOffset);
   return TickRecord.endTickRecord(builder);
 }
 }

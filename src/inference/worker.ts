@@ -1,0 +1,227 @@
+/**
+ * The inference worker: a thread that owns ONNX Runtime sessions, so `session.run` (which
+ * blocks its thread: NOTES-DEPS) never blocks the orchestrator's event loop.
+ *
+ * It serves load, run and unload commands from its ring one at a time, in order, and
+ * answers each on the other ring. It decides nothing: which model to load, what to batch
+ * and what to answer is decided on the orchestrator from logical state; the worker only
+ * computes. A GPU (WebGPU) session that fails to load or run is replaced by a CPU session
+ * and the reply says so.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { SabRing } from '../ring.ts';
+import {
+  InferOp,
+  decodeRecordBody,
+  encodeRecord,
+  readHead,
+  type LoadCommand,
+  type ModelMeta,
+  type ProviderName,
+  type ReplyHead,
+  type TensorInfo,
+} from './protocol.ts';
+import { decodeInferRequest, dtypeBytes, encodeInferResponse, type DTypeName, type TensorValue } from './tensor.ts';
+
+interface Loaded {
+  command: LoadCommand;
+  bytes: Uint8Array;
+  session: ort.InferenceSession;
+  provider: ProviderName;
+  /** A CPU session made after the GPU failed a run: used from then on. */
+  cpuSession: ort.InferenceSession | null;
+}
+
+const { toWorker, fromWorker } = workerData as { toWorker: SharedArrayBuffer; fromWorker: SharedArrayBuffer };
+const commands = SabRing.attach(toWorker);
+const replies = SabRing.attach(fromWorker);
+const sessions = new Map<number, Loaded>();
+
+function sessionOptions(command: LoadCommand, provider: ProviderName): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: command.sessionOptions.graphOptimizationLevel,
+    executionMode: command.sessionOptions.executionMode,
+    intraOpNumThreads: command.sessionOptions.intraOpNumThreads,
+    interOpNumThreads: command.sessionOptions.interOpNumThreads,
+    logSeverityLevel: 3,
+  };
+}
+
+function metaOf(session: ort.InferenceSession): ModelMeta {
+  const info = (list: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] =>
+    list.map((entry) => ({
+      name: entry.name,
+      type: entry.isTensor ? entry.type : 'non-tensor',
+      shape: entry.isTensor ? entry.shape.map((dim) => (typeof dim === 'number' ? dim : String(dim))) : [],
+    }));
+  return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata) };
+}
+
+function toOrt(value: TensorValue): ort.Tensor {
+  const bytes = dtypeBytes[value.dtype];
+  // ORT keeps a view of the data: copy out of the record (and align it).
+  const data = value.data.slice();
+  const count = data.byteLength / bytes;
+  switch (value.dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', new Float32Array(data.buffer, 0, count), value.dims);
+    case 'float64':
+      return new ort.Tensor('float64', new Float64Array(data.buffer, 0, count), value.dims);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(data.buffer, 0, count), value.dims);
+    case 'int64':
+      return new ort.Tensor('int64', new BigInt64Array(data.buffer, 0, count), value.dims);
+    case 'int8':
+      return new ort.Tensor('int8', new Int8Array(data.buffer, 0, count), value.dims);
+    case 'bool':
+      return new ort.Tensor('bool', data, value.dims);
+    default:
+      return new ort.Tensor('uint8', data, value.dims);
+  }
+}
+
+function fromOrt(name: string, value: ort.Tensor): TensorValue {
+  const data = value.data as ArrayBufferView;
+  if (!(value.type in dtypeBytes)) throw new Error(`output '${name}' has type ${value.type}, which lockstep does not carry`);
+  return {
+    name,
+    dtype: value.type as DTypeName,
+    dims: [...value.dims],
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+/** Zeros for every input, batch 1 for symbolic dims: a warm-up run. */
+function zerosFor(meta: ModelMeta): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of meta.inputs) {
+    const dims = input.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : 1));
+    const type = input.type as DTypeName;
+    if (!(type in dtypeBytes)) throw new Error(`input '${input.name}' has type ${input.type}`);
+    const count = dims.reduce((a, b) => a * b, 1);
+    feeds[input.name] = toOrt({ name: input.name, dtype: type, dims, data: new Uint8Array(count * dtypeBytes[type]) });
+  }
+  return feeds;
+}
+
+async function load(slot: number, command: LoadCommand): Promise<ReplyHead> {
+  const started = performance.now();
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(command.path);
+  } catch (error) {
+    return { ok: false, error: `cannot read ${command.path}: ${(error as Error).message}` };
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== command.sha256) {
+    return {
+      ok: false,
+      error: `${command.path} changed since the run began (sha256 ${command.sha256.slice(0, 12)}…, now ${sha256.slice(0, 12)}…); restart the runtime to use the new version`,
+    };
+  }
+  let provider = command.provider;
+  let fallback: string | undefined;
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions(command, provider));
+  } catch (error) {
+    if (provider === 'cpu') return { ok: false, error: `ONNX Runtime could not load it: ${(error as Error).message}` };
+    fallback = `webgpu load failed (${(error as Error).message.split('\n')[0]}); using cpu`;
+    provider = 'cpu';
+    try {
+      session = await ort.InferenceSession.create(bytes, sessionOptions(command, provider));
+    } catch (cpuError) {
+      return { ok: false, error: `ONNX Runtime could not load it: ${(cpuError as Error).message}`, fallback };
+    }
+  }
+  const meta = metaOf(session);
+  if (command.warmup) {
+    try {
+      await session.run(zerosFor(meta));
+    } catch {
+      // A model whose zeros are not a valid input still serves real requests.
+    }
+  }
+  const previous = sessions.get(slot);
+  if (previous !== undefined) await release(previous);
+  sessions.set(slot, { command, bytes, session, provider, cpuSession: null });
+  return { ok: true, provider, fallback, meta, micros: Math.round((performance.now() - started) * 1000) };
+}
+
+async function release(loaded: Loaded): Promise<void> {
+  await loaded.session.release();
+  if (loaded.cpuSession !== null) await loaded.cpuSession.release();
+}
+
+async function run(slot: number, body: Uint8Array): Promise<{ head: ReplyHead; binary?: Uint8Array }> {
+  const loaded = sessions.get(slot);
+  if (loaded === undefined) return { head: { ok: false, error: `no session in slot ${slot} (the orchestrator runs only loaded models)` } };
+  const request = decodeInferRequest(body);
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of request.inputs) feeds[input.name] = toOrt(input);
+  const started = performance.now();
+  let provider: ProviderName = loaded.cpuSession === null ? loaded.provider : 'cpu';
+  let fallback: string | undefined;
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await (loaded.cpuSession ?? loaded.session).run(feeds);
+  } catch (error) {
+    if (provider === 'cpu') return { head: { ok: false, error: (error as Error).message.split('\n')[0] } };
+    fallback = `webgpu run failed (${(error as Error).message.split('\n')[0]}); ran on cpu`;
+    provider = 'cpu';
+    try {
+      loaded.cpuSession = await ort.InferenceSession.create(loaded.bytes, sessionOptions(loaded.command, 'cpu'));
+      results = await loaded.cpuSession.run(feeds);
+    } catch (cpuError) {
+      return { head: { ok: false, error: (cpuError as Error).message.split('\n')[0], fallback } };
+    }
+  }
+  const micros = (performance.now() - started) * 1000;
+  const outputs = loaded.session.outputNames.map((name) => fromOrt(name, results[name] as ort.Tensor));
+  const binary = encodeInferResponse({ id: 0, model: '', version: '', outputs, errorCode: 'none', error: '' });
+  return { head: { ok: true, provider, fallback, micros }, binary };
+}
+
+async function handle(record: Uint8Array): Promise<Uint8Array> {
+  const { op, job, slot } = readHead(record);
+  try {
+    if (op === InferOp.load) {
+      const { json } = decodeRecordBody<LoadCommand>(record);
+      return encodeRecord(InferOp.reply, job, slot, await load(slot, json!));
+    }
+    if (op === InferOp.run) {
+      const { binary } = decodeRecordBody(record);
+      const reply = await run(slot, binary);
+      return encodeRecord(InferOp.reply, job, slot, reply.head, reply.binary);
+    }
+    if (op === InferOp.unload) {
+      const loaded = sessions.get(slot);
+      sessions.delete(slot);
+      if (loaded !== undefined) await release(loaded);
+      return encodeRecord(InferOp.reply, job, slot, { ok: true });
+    }
+    return encodeRecord(InferOp.reply, job, slot, { ok: false, error: `unknown op ${op}` });
+  } catch (error) {
+    return encodeRecord(InferOp.reply, job, slot, { ok: false, error: (error as Error).message });
+  }
+}
+
+async function serve(): Promise<void> {
+  for (;;) {
+    const record = commands.tryRead();
+    if (record === null) {
+      // Idle: sleep on the ring (this thread has nothing else to do).
+      commands.waitReadableSync();
+      continue;
+    }
+    const reply = await handle(record);
+    while (!replies.write(reply)) replies.waitWritableSync(reply.length);
+  }
+}
+
+void serve();
