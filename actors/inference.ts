@@ -378,9 +378,10 @@ export class InferenceActor implements KernelActor, TickParticipant {
       return;
     }
     const entry = ensured.entry;
-    if (ensured.fallback !== undefined) {
-      this.log.warn({ model }, ensured.fallback);
-      list[0]!.note = ensured.fallback;
+    const fallback = this.manager.takeFallback(entry);
+    if (fallback !== null) {
+      this.log.warn({ model }, fallback);
+      list[0]!.note = fallback;
     }
     const plan = this.planOf(entry);
     if (typeof plan === 'string') {

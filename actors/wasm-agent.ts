@@ -17,7 +17,7 @@ import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type TickParticipant } from '../src/kernel.ts';
 import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
-import type { PluginManifest } from '../src/wasm/manifest.ts';
+import { inferTopicName, inferTopicOf, inferTopicPrefix, type PluginManifest } from '../src/wasm/manifest.ts';
 import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
 import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName } from '../src/wasm/protocol.ts';
@@ -243,11 +243,8 @@ export class WasmAgentActor implements KernelActor {
     if (output !== undefined) {
       for (const line of output.logs) logger.info({ actor: this.name, level: line.level }, line.text);
       for (const refusal of output.refused) {
-        kernel.recordRefusal(
-          this.self,
-          refusal.topic,
-          `refused: agent '${this.name}' may not publish to ${describeTopic(kernel, refusal.topic)} (not in its manifest's capabilities.publish)`,
-        );
+        const { topic, reason } = describeRefusal(kernel, this.name, refusal.topic, refusal.name);
+        kernel.recordRefusal(this.self, topic, reason);
       }
       for (const publish of output.publishes) kernel.publishAs(this.self, publish.topic, publish.payload, publish.priority);
       if (output.crash !== null) {
@@ -336,8 +333,12 @@ export class WasmHost implements TickParticipant {
   load(agent: WasmAgentActor): void {
     const { definition } = agent;
     const kernel = this.kernel;
-    const publishTopics = definition.manifest.capabilities.publish.map((name) => kernel.declareTopic(name));
-    const names = [...new Set([...definition.manifest.capabilities.publish, ...definition.manifest.capabilities.subscribe])].sort();
+    const { capabilities } = definition.manifest;
+    // A declared model grants exactly its request topic (parseManifest keeps `infer` and
+    // `infer/...` out of capabilities.publish, so this is the only way to get them).
+    const publishNames = [...capabilities.publish, ...capabilities.models.map(inferTopicOf)];
+    const publishTopics = publishNames.map((name) => kernel.declareTopic(name));
+    const names = [...new Set([...publishNames, ...capabilities.subscribe])].sort();
     this.agents.set(agent.self, agent);
     this.loaded.add(agent.self);
     this.pool().load({
@@ -401,6 +402,44 @@ export class WasmHost implements TickParticipant {
 
   async close(): Promise<void> {
     await this.pool_?.close();
+  }
+}
+
+/**
+ * The drop record for a publish the host refused: the topic to log it under and why.
+ * `name` is set for a refused inference lookup (the id is then no topic's; logged under
+ * the topic of that name when the system declares one). A refused inference topic names
+ * the model the agent may not call; anything else names the topic.
+ */
+function describeRefusal(kernel: Kernel, agent: string, topic: number, name: string | null): { topic: number; reason: string } {
+  const topicName = name ?? topicNameOf(kernel, topic);
+  const logged = name === null ? topic : (declaredTopicId(kernel, name) ?? topic);
+  if (topicName === inferTopicName) {
+    return {
+      topic: logged,
+      reason: `refused: agent '${agent}' may not publish to '${inferTopicName}' (an agent calls a model through '${inferTopicPrefix}<model>', for each model in its manifest's capabilities.models)`,
+    };
+  }
+  if (topicName?.startsWith(inferTopicPrefix) === true) {
+    const model = topicName.slice(inferTopicPrefix.length);
+    return { topic: logged, reason: `refused: agent '${agent}' may not call model '${model}' (not in its manifest's capabilities.models)` };
+  }
+  return { topic: logged, reason: `refused: agent '${agent}' may not publish to ${describeTopic(kernel, topic)} (not in its manifest's capabilities.publish)` };
+}
+
+function topicNameOf(kernel: Kernel, id: number): string | null {
+  try {
+    return kernel.topicName(id);
+  } catch {
+    return null;
+  }
+}
+
+function declaredTopicId(kernel: Kernel, name: string): number | null {
+  try {
+    return kernel.topicId(name);
+  } catch {
+    return null;
   }
 }
 

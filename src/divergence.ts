@@ -106,6 +106,31 @@ export function compareRecords(expected: TickRecord, actual: TickRecord, names: 
     return at(`lifecycle: recorded ${show(want)}; replayed ${show(got)}`, actor);
   }
 
+  // Before the actor digests: an inference answer that differs shows there as the inference
+  // actor's sent digest, but here it can be named (model, requester, request).
+  const inferenceCount = Math.max(expected.inferences.length, actual.inferences.length);
+  for (let i = 0; i < inferenceCount; i++) {
+    const want = expected.inferences[i];
+    const got = actual.inferences[i];
+    if (
+      want && got && want.model === got.model && want.requester === got.requester && want.seq === got.seq &&
+      want.requestId === got.requestId && want.digest.hi === got.digest.hi && want.digest.lo === got.digest.lo
+    ) {
+      continue;
+    }
+    const show = (r: typeof want) =>
+      r === undefined
+        ? 'no answer'
+        : `model '${r.model}' answered request ${r.requestId} (seq ${r.seq}) on ${r.provider}, digest ${digestHex(r.digest.hi, r.digest.lo)}`;
+    const requester = names.actorName((want ?? got)!.requester);
+    const detail =
+      want && got && want.model === got.model && want.requester === got.requester && want.seq === got.seq
+        ? `the inference answer differs: recorded ${show(want)}; replayed ${show(got)}. ` +
+          'CPU answers are bit-identical for the same model file and session options: check that the model files match the header (sha256) and that onnxruntime-node is the same version'
+        : `inference answers differ: recorded ${show(want)}; replayed ${show(got)}`;
+    return at(detail, requester);
+  }
+
   const a = expected.actorDigests;
   const b = actual.actorDigests;
   const entries = Math.max(a.length, b.length) / ACTOR_DIGEST_STRIDE;

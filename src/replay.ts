@@ -11,7 +11,7 @@ import { resolveConfig, type RuntimeConfig } from './config.ts';
 import { compareRecords, firstEnvelopeDifference, type Divergence } from './divergence.ts';
 import { ConfigError, ReplayDivergenceError } from './errors.ts';
 import { readLog } from './log/reader.ts';
-import type { TickRecord } from './log/types.ts';
+import type { InferenceRecord, TickRecord } from './log/types.ts';
 import { isShutdownRecord } from './kernel.ts';
 import { Runtime } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
@@ -63,7 +63,20 @@ export async function replay(log: string | Uint8Array, system: SystemDefinition,
   let divergence: Divergence | null = null;
   let pendingDetail: { tick: number; actor: string | null } | null = null;
   let bytesDiffer = false;
+  // Answers logged whole (GPU answers, or logOutputs 'full') are substituted, not recomputed.
+  const wholeAnswers = (tick: number): ReadonlyMap<string, InferenceRecord> | null => {
+    const record = recorded.ticks[tick - 1];
+    if (record === undefined || record.tick !== tick) return null;
+    let answers: Map<string, InferenceRecord> | null = null;
+    for (const inference of record.inferences) {
+      if (inference.response === null) continue;
+      answers ??= new Map();
+      answers.set(`${inference.requester}:${inference.seq}`, inference);
+    }
+    return answers;
+  };
   const runtime = new Runtime(system, {
+    recordedInference: wholeAnswers,
     ...config,
     workers: options.workers,
     trustedKeys: options.trustedKeys,
@@ -93,10 +106,23 @@ export async function replay(log: string | Uint8Array, system: SystemDefinition,
       }
     },
   });
+  // The header is complete once the runtime started (it says whether a GPU served).
+  await runtime.start();
+  for (const model of header.models) {
+    const now = runtime.header().models.find((entry) => entry.name === model.name);
+    if (now === undefined || now.sha256 !== model.sha256) {
+      notes.push(
+        `model '${model.name}' was sha256 ${model.sha256.slice(0, 12) || '(unreadable)'}… when recorded and is ${now === undefined ? 'not registered' : `${now.sha256.slice(0, 12) || '(unreadable)'}…`} now: ` +
+          'answers logged whole are substituted; others are recomputed and will diverge where they differ',
+      );
+    }
+  }
   const sameHeader = JSON.stringify(runtime.header()) === JSON.stringify(header);
   if (!sameHeader) {
     notes.push(
-      `recorded with ${header.versions.map((v) => `${v.name} ${v.version}`).join(', ')}; replaying with ` +
+      header.gpu !== runtime.header().gpu
+        ? `recorded ${header.gpu ? 'with' : 'without'} a GPU, replayed ${runtime.header().gpu ? 'with' : 'without'} one: records compared by content, not bytes`
+        : `recorded with ${header.versions.map((v) => `${v.name} ${v.version}`).join(', ')}; replaying with ` +
         `${runtime.header().versions.map((v) => `${v.name} ${v.version}`).join(', ')}: records compared by content, not bytes`,
     );
   }

@@ -16,13 +16,18 @@ import { admissionPolicyDefaults, admitPlugin } from '../src/wasm/admission.ts';
 import { parseManifest, type PluginManifest } from '../src/wasm/manifest.ts';
 import { depthGlobalExport, fuelGlobalExport, meterModule } from '../src/wasm/metering.ts';
 import { loadPluginFiles } from '../src/wasm/signing.ts';
+import * as flatbuffers from 'flatbuffers';
+import { DType } from '../schemas/generated/lockstep/tensor/dtype.ts';
+import { InferRequest } from '../schemas/generated/lockstep/tensor/infer-request.ts';
+import { InferResponse } from '../schemas/generated/lockstep/tensor/infer-response.ts';
+import { Tensor } from '../schemas/generated/lockstep/tensor/tensor.ts';
 
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 const agentsDirectory = join(repositoryRoot, 'actors', 'agents');
 const buildDirectory = join(agentsDirectory, 'build');
 const devPublicKeyPem = readFileSync(join(repositoryRoot, 'examples', 'keys', 'dev.pub.pem'), 'utf8');
 
-const agentNames = ['bad_code', 'bad_init', 'counter', 'grower', 'hasher', 'ping', 'pong', 'recursor', 'sieve', 'spinner'] as const;
+const agentNames = ['bad_code', 'bad_init', 'counter', 'grower', 'hasher', 'pilot', 'ping', 'pong', 'recursor', 'rogue', 'sieve', 'spinner'] as const;
 type AgentName = (typeof agentNames)[number];
 
 const headerBytes = 16;
@@ -36,6 +41,7 @@ const priorityMax = 255;
 /** Topic ids the hand-driven host hands out; the agents must not care which numbers they get. */
 const topicIds = new Map<string, number>([
   ['numbers', 11], ['counts', 12], ['ping', 13], ['pong', 14], ['jobs', 15], ['results', 16], ['config', 17],
+  ['decisions', 18], ['infer/policy', 19], ['actor/9', 20],
 ]);
 
 interface AgentExports {
@@ -113,6 +119,12 @@ class HandDrivenAgent {
     return this.published.splice(0, this.published.length);
   }
 
+  /** Topics the agent may publish to: capabilities.publish, and `infer/<m>` for each m in capabilities.models. */
+  private granted(name: string): boolean {
+    const { publish, models } = this.manifest.capabilities;
+    return publish.includes(name) || models.some((model) => `infer/${model}` === name);
+  }
+
   private bytesAt(ptr: number, len: number): Uint8Array | null {
     const memory = this.exports.memory.buffer;
     if (ptr < 0 || len < 0 || ptr + len > memory.byteLength) return null;
@@ -124,7 +136,7 @@ class HandDrivenAgent {
     return {
       publish: (topic, ptr, len, priority) => {
         const name = nameOf(topic ?? -1);
-        if (name === undefined || !this.manifest.capabilities.publish.includes(name)) return -1;
+        if (name === undefined || !this.granted(name)) return -1;
         if ((len ?? 0) > payloadBytesMax) return -2;
         const payload = this.bytesAt(ptr ?? 0, len ?? 0);
         if (payload === null) return -3;
@@ -136,8 +148,7 @@ class HandDrivenAgent {
         const bytes = this.bytesAt(ptr ?? 0, len ?? 0);
         if (bytes === null) return -1;
         const name = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-        const { publish, subscribe } = this.manifest.capabilities;
-        return publish.includes(name) || subscribe.includes(name) ? (this.topics.get(name) ?? -1) : -1;
+        return this.granted(name) || this.manifest.capabilities.subscribe.includes(name) ? (this.topics.get(name) ?? -1) : -1;
       },
       log: (level, ptr, len) => {
         const bytes = this.bytesAt(ptr ?? 0, len ?? 0) ?? new Uint8Array();
@@ -322,6 +333,80 @@ describe('ping and pong', () => {
 });
 
 /** hasher.ts's digest, written again from its description. */
+/** A `policy` answer built with the generated FlatBuffers code: outputs `value` then `probs`. */
+function policyResponse(id: number, probs: number[], errorCode = 0): Uint8Array {
+  const builder = new flatbuffers.Builder(256);
+  const tensor = (name: string, values: number[]) => {
+    const nameOffset = builder.createString(name);
+    const dims = Tensor.createDimsVector(builder, [1, values.length]);
+    const data = Tensor.createDataVector(builder, new Uint8Array(Float32Array.from(values).buffer));
+    return Tensor.createTensor(builder, nameOffset, DType.float32, dims, data);
+  };
+  const outputs = InferResponse.createOutputsVector(builder, [tensor('value', [9]), tensor('probs', probs)]);
+  const model = builder.createString('policy');
+  builder.finish(InferResponse.createInferResponse(builder, id, model, 0, outputs, errorCode, 0));
+  return builder.asUint8Array().slice();
+}
+
+describe('pilot', () => {
+  it('asks infer/policy with an InferRequest the generated code reads: id, input obs [1, 16], 64 data bytes aligned', async () => {
+    const pilot = await HandDrivenAgent.built('pilot');
+    expect(pilot.exports.agent_init()).toBe(0);
+    expect(pilot.exports.agent_step(7)).toBe(0);
+    const [sent] = pilot.take();
+    expect(sent?.topic).toBe(pilot.topicId('infer/policy'));
+    const request = InferRequest.getRootAsInferRequest(new flatbuffers.ByteBuffer(sent!.payload));
+    expect([request.id(), request.model(), request.inputsLength(), request.resetState()]).toEqual([1, '', 1, false]);
+    const input = request.inputs(0)!;
+    expect([input.name(), input.dtype(), Array.from(input.dimsArray()!)]).toEqual(['obs', DType.float32, [1, 16]]);
+    const data = input.dataArray()!;
+    expect((data.byteOffset - sent!.payload.byteOffset) % 8).toBe(0);
+    expect(Array.from(new Float32Array(data.slice().buffer))).toEqual(Array.from({ length: 16 }, (_, i) => Math.fround((i + 1 + 7) / 64)));
+  });
+
+  it('decides the argmax of `probs`, 255 with the error code on an error, and never traps on a malformed answer', async () => {
+    const pilot = await HandDrivenAgent.built('pilot');
+    expect(pilot.exports.agent_init()).toBe(0);
+    const decided = () => pilot.take().map((sent) => [readU32(sent.payload, 0), sent.payload[4], sent.payload[5], sent.payload.length]);
+    expect(pilot.deliver('actor/9', policyResponse(5, [0.1, 0.2, 0.6, 0.1]))).toBe(0);
+    expect(decided()).toEqual([[5, 2, 0, 8]]);
+    expect(pilot.deliver('actor/9', policyResponse(6, [0.5, 0.5, 0.5, 0.5]))).toBe(0);
+    expect(decided()).toEqual([[6, 0, 0, 8]]);
+    expect(pilot.deliver('actor/9', policyResponse(7, [], 4))).toBe(0);
+    expect(decided()).toEqual([[7, 255, 4, 8]]);
+    expect(pilot.deliver('actor/9', policyResponse(8, [1, 2, 3]))).toBe(0); // 3 probs, not 4
+    expect(decided()).toEqual([[8, 255, 2, 8]]);
+    // Every cut of a good answer, and the answer with each word made a wild offset: each
+    // gives one decision (what was readable, else 255 and bad_request) and never a trap.
+    const whole = policyResponse(9, [0, 0, 0, 1]);
+    expect(pilot.deliver('actor/9', whole.subarray(0, 3))).toBe(0);
+    expect(decided()).toEqual([[0, 255, 2, 8]]);
+    for (let length = 0; length < whole.length; length++) {
+      expect(pilot.deliver('actor/9', whole.subarray(0, length))).toBe(0);
+      expect(pilot.take()).toHaveLength(1);
+    }
+    for (let at = 0; at + 4 <= whole.length; at += 4) {
+      const broken = whole.slice();
+      new DataView(broken.buffer).setUint32(at, 0xfffffff0, true);
+      expect(pilot.deliver('actor/9', broken)).toBe(0);
+      expect(pilot.take()).toHaveLength(1);
+    }
+  });
+});
+
+describe('rogue', () => {
+  it('publishes to infer/policy every step, and takes a refused infer/vad (NotAllowed) in its stride', async () => {
+    const rogue = await HandDrivenAgent.built('rogue');
+    expect(rogue.exports.agent_init()).toBe(0);
+    expect(rogue.exports.agent_step(2)).toBe(0);
+    expect(rogue.exports.agent_step(3)).toBe(0);
+    expect(rogue.take().map((sent) => [sent.topic, InferRequest.getRootAsInferRequest(new flatbuffers.ByteBuffer(sent.payload)).id()])).toEqual([
+      [rogue.topicId('infer/policy'), 1],
+      [rogue.topicId('infer/policy'), 2],
+    ]);
+  });
+});
+
 function hasherDigest(data: Uint8Array, rounds: number): bigint {
   const mask = (1n << 64n) - 1n;
   let hash = 0xcbf29ce484222325n;

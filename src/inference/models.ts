@@ -199,6 +199,8 @@ export interface ModelEntry {
   meta: ModelMeta | null;
   provider: ProviderName | null;
   lastUse: number;
+  /** A GPU fallback at the last load, not yet reported in the log. */
+  fallback: string | null;
 }
 
 export interface ModelCacheStats {
@@ -243,7 +245,7 @@ export class ModelManager {
           `inference config: model '${model.name}' is ${version.bytes} bytes, more than cacheBytes (${config.cacheBytes}); raise cacheBytes`,
         );
       }
-      this.entries.set(model.name, { model, slot, version, unavailable, loaded: false, meta: null, provider: null, lastUse: 0 });
+      this.entries.set(model.name, { model, slot, version, unavailable, loaded: false, meta: null, provider: null, lastUse: 0, fallback: null });
     });
   }
 
@@ -311,7 +313,16 @@ export class ModelManager {
     this.stats.loads++;
     this.stats.loadedBytes += entry.version.bytes;
     if (reply.head.micros !== undefined) this.stats.loadMicros.push(reply.head.micros);
-    return reply.head.fallback === undefined ? { ok: true, entry } : { ok: true, entry, fallback: `model '${name}': ${reply.head.fallback}` };
+    if (reply.head.fallback === undefined) return { ok: true, entry };
+    entry.fallback = `model '${name}': ${reply.head.fallback}`;
+    return { ok: true, entry, fallback: entry.fallback };
+  }
+
+  /** The GPU fallback of the model's last load, once: the inference actor puts it in the log. */
+  takeFallback(entry: ModelEntry): string | null {
+    const fallback = entry.fallback;
+    entry.fallback = null;
+    return fallback;
   }
 
   /** Releases a model's session (its metadata is kept); a later request loads it again. */

@@ -62,6 +62,12 @@ class Agent {
   readonly random: Random;
   readonly publishAllowed: Set<number>;
   readonly topicIds: Map<string, number>;
+  /**
+   * Inference topics the agent looked up without the model in its manifest: the name of
+   * refusal id -2 - i is entry i (see `refusedCallId`). A publish to one is refused and
+   * logged naming the model; bounded by refusedCallNamesMax.
+   */
+  readonly refusedCalls: string[] = [];
 
   constructor(readonly setup: AgentSetup) {
     this.random = new Random(setup.seed, setup.agentId, setup.incarnation);
@@ -103,6 +109,34 @@ function emitWords(op: number, agentId: number, words: readonly number[], tail?:
   for (let i = 0; i < words.length; i++) writeU32(record, 8 + i * 4, words[i]! >>> 0);
   if (tail !== undefined) record.set(tail, 8 + words.length * 4);
   emit(record);
+}
+
+/** Distinct refused inference topics an agent can look up; later ones get a plain -1. */
+const refusedCallNamesMax = 16;
+const inferTopicName = 'infer';
+const inferTopicPrefix = 'infer/';
+
+/**
+ * What `topic()` returns for a name the agent was not granted: -1, unless it is an
+ * inference topic (`infer` or `infer/<model>`). Then it is a refusal id, -2 - i (negative,
+ * so an agent that checks `< 0` sees "not granted"), that remembers the name: a publish to
+ * it is refused like any undeclared publish, and the log names the model the agent may not
+ * call rather than a topic number. Ids depend only on the agent's own lookups: replayable.
+ */
+function refusedCallId(agent: Agent, name: string): number {
+  if (name !== inferTopicName && !name.startsWith(inferTopicPrefix)) return -1;
+  let index = agent.refusedCalls.indexOf(name);
+  if (index < 0) {
+    if (agent.refusedCalls.length >= refusedCallNamesMax) return -1;
+    index = agent.refusedCalls.push(name) - 1;
+  }
+  return -2 - index;
+}
+
+/** The name of a refusal id from `refusedCallId`, or null for any other number. */
+function refusedCallName(agent: Agent, topic: number): string | null {
+  const index = -2 - (topic | 0);
+  return index >= 0 && index < agent.refusedCalls.length ? agent.refusedCalls[index]! : null;
 }
 
 /** Longest topic name `topic()` looks up, in bytes. */
@@ -168,7 +202,8 @@ function imports(agent: Agent): WebAssembly.Imports {
           // Logged once per tick: a refused publish costs the agent nothing else.
           if (agent.refusedTick !== currentTick) {
             agent.refusedTick = currentTick;
-            emitWords(Result.refused, agent.setup.agentId, [topic >>> 0, 1]);
+            const refusedName = refusedCallName(agent, topic);
+            emitWords(Result.refused, agent.setup.agentId, [topic >>> 0, 1], refusedName === null ? undefined : utf8Encoder.encode(refusedName));
           }
           return -1;
         }
@@ -185,7 +220,7 @@ function imports(agent: Agent): WebAssembly.Imports {
         if (len > topicNameBytesMax || !inBounds(ptr, len)) return -1;
         charge(agent, len);
         const name = utf8.decode(new Uint8Array(agent.memory.buffer, ptr, len));
-        return agent.topicIds.get(name) ?? -1;
+        return agent.topicIds.get(name) ?? refusedCallId(agent, name);
       },
       log(level: number, ptr: number, len: number): void {
         if (!inBounds(ptr, len)) return;

@@ -17,9 +17,25 @@ export interface PluginManifest {
 /** The only ABI this host speaks (docs/abi.md, "version 1"). */
 export const pluginAbiVersion = 1;
 
+/**
+ * Inference topics (ARCHITECTURE.md, "Inference"): a request for model m goes to
+ * `infer/<m>`; `infer` takes requests that name their model inside. A WASM agent may
+ * publish to `infer/<m>` exactly for each m in its capabilities.models, and never to `infer`.
+ */
+export const inferTopicName = 'infer';
+export const inferTopicPrefix = 'infer/';
+
+/** The topic an agent publishes requests for `model` to. */
+export function inferTopicOf(model: string): string {
+  return `${inferTopicPrefix}${model}`;
+}
+
 const nameCharsMax = 64;
 const versionCharsMax = 64;
 const capabilityNameCharsMax = 256;
+/** The inference actor's rule for model names (src/inference/models.ts): an agent can only name a model that rule allows. */
+const modelNameCharsMax = 128;
+const modelNamePattern = /^[A-Za-z0-9._-]{1,128}$/;
 /** Per list (publish, subscribe, models): far above any real agent, small enough to scan. */
 const capabilityEntriesMax = 1024;
 /** 4 GiB of 64 KiB pages: the most a 32-bit memory can address. */
@@ -74,7 +90,35 @@ export function parseManifest(value: unknown, source: string): PluginManifest {
   refuseUnknownKeys(capabilityRecord, capabilityKeys, 'capabilities.', fail);
   const publish = nameList(capabilityRecord.publish, 'capabilities.publish', '"publish": ["counts"]', fail);
   const subscribe = nameList(capabilityRecord.subscribe, 'capabilities.subscribe', '"subscribe": ["numbers"]', fail);
-  const models = nameList(capabilityRecord.models, 'capabilities.models', '"models": []', fail);
+  const models = nameList(capabilityRecord.models, 'capabilities.models', '"models": ["policy"]', fail);
+  // An agent calls a model by publishing to `infer/<model>`; the host grants exactly those
+  // topics from capabilities.models. Granting them through capabilities.publish as well
+  // would make two manifests that mean the same thing, and `infer` (the topic that names
+  // its model inside the request) would grant every model.
+  for (const [index, topic] of publish.entries()) {
+    if (topic === inferTopicName || topic.startsWith(inferTopicPrefix)) {
+      const model = topic.slice(inferTopicPrefix.length);
+      fail(
+        `field 'capabilities.publish[${index}]'`,
+        `is ${describe(topic)}, an inference topic: an agent calls a model by listing the model's name in capabilities.models, never through publish`,
+        topic === inferTopicName || model.length === 0
+          ? `each model's name in capabilities.models instead (e.g. "models": ["policy"], which grants 'infer/policy') and remove ${JSON.stringify(topic)} from "publish"`
+          : `"models": [${JSON.stringify(model)}] in capabilities instead (it grants ${JSON.stringify(topic)}) and remove ${JSON.stringify(topic)} from "publish"`,
+      );
+    }
+  }
+  for (const [index, model] of models.entries()) {
+    if (model.includes('/')) {
+      fail(`field 'capabilities.models[${index}]'`, `must be a model name without '/', got ${describe(model)}`, `the model's name, e.g. "policy" (the host grants the topic 'infer/policy')`);
+    }
+    if (!modelNamePattern.test(model)) {
+      fail(
+        `field 'capabilities.models[${index}]'`,
+        `must be 1..${modelNameCharsMax} letters, digits, '.', '_' or '-' (the rule for the inference actor's model names), got ${describe(model)}`,
+        `the model's name as the system's inference config registers it, e.g. "policy"`,
+      );
+    }
+  }
 
   const limits = top.limits;
   if (!isPlainObject(limits)) {

@@ -78,7 +78,8 @@ export interface WasmPoolOptions {
 
 export interface AgentTickOutput {
   publishes: { topic: number; priority: number; payload: Uint8Array }[];
-  refused: { topic: number; code: number }[];
+  /** `name` is set when the topic id is no topic's (a refused inference lookup, host-worker.ts). */
+  refused: { topic: number; code: number; name: string | null }[];
   logs: { level: number; text: string }[];
   crash: { kind: CrashKindCode; consumed: number; reason: string } | null;
   stopRequested: boolean;
@@ -434,7 +435,7 @@ export class WasmPool {
         output.publishes.push({ topic: readU32(view, 8), priority: readU32(view, 12), payload: view.slice(16) });
         break;
       case Result.refused:
-        output.refused.push({ topic: readU32(view, 8), code: readU32(view, 12) });
+        output.refused.push({ topic: readU32(view, 8), code: readU32(view, 12), name: view.length > 16 ? utf8.decode(view.subarray(16)) : null });
         break;
       case Result.log:
         output.logs.push({ level: readU32(view, 8), text: utf8.decode(view.subarray(12)) });

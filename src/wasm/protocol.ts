@@ -7,13 +7,16 @@
  *   orchestrator → worker                     worker → orchestrator
  *   LOAD     agent token                      LOADED   agent ok | error text
  *   INIT     agent                            PUBLISH  agent topic priority | payload
- *   DELIVER  agent topic sender seq prio |p   REFUSED  agent topic code
+ *   DELIVER  agent topic sender seq prio |p   REFUSED  agent topic code | topic name
  *   STEP     agent tick                       LOG      agent level | utf-8 text
  *   SHUTDOWN agent                            CRASH    agent kind consumed | utf-8 reason
  *   UNLOAD   agent                            STOP     agent (the agent returned 1)
  *   EXHAUST_FUEL agent (fault injection: the agent's fuel for this tick is spent)
  *   TICK_BEGIN 0 tick                         TICK_DONE 0 tick
  *   TICK_END 0 tick
+ *
+ * A REFUSED record carries the topic's name only for a refused inference lookup (the
+ * agent's topic id is then a negative refusal id that no topic has; host-worker.ts).
  */
 
 export const Op = {

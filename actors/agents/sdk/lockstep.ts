@@ -62,7 +62,8 @@ export enum Status {
 /** What `publish` returns (docs/abi.md, imports). */
 export enum PublishResult {
   Accepted = 0,
-  /** The topic is not in the manifest's capabilities.publish. */
+  /** The topic is not in the manifest's capabilities.publish, nor `infer/<model>` for a
+   * model in its capabilities.models. */
   NotAllowed = -1,
   /** The payload is larger than the runtime's payloadBytesMax (or this SDK's outbox). */
   TooLarge = -2,
@@ -202,8 +203,11 @@ export function message(ptr: i32, len: i32): Message {
 
 // ---- Topics and publishing ----
 
-/** The id of topic `name`, or -1 when it is unknown or not in the manifest's capabilities.
- * Look topics up once, in agent_init, and keep the ids in globals. */
+/** The id of topic `name`, or a negative value when it is unknown or not in the manifest's
+ * capabilities: -1, or for `infer` and `infer/<model>` with a model not in
+ * capabilities.models a refusal id below -1 (publishing to it returns NotAllowed and the
+ * host logs which model the agent may not call). Look topics up once, in agent_init, and
+ * keep the ids in globals. */
 export function topic(name: string): i32 {
   const length = encodeUtf8(name, name_scratch, topic_name_bytes_max, false);
   if (length < 0) unreachable(); // name longer than topic_name_bytes_max
@@ -308,4 +312,294 @@ function encodeUtf8(text: string, destination: usize, capacity: i32, truncate: b
     written += bytes;
   }
   return written;
+}
+
+// ---- Inference requests and responses (docs/abi.md, "Inference requests") ----
+//
+// An agent calls model m by publishing an InferRequest FlatBuffer (schemas/tensor.fbs) to
+// `infer/<m>` (m must be in its manifest's capabilities.models); the answer, an
+// InferResponse, arrives in its inbox at the next tick. The request is encoded by hand
+// into the outbox, in one fixed layout (docs/abi.md): tables before what they point to, so
+// every offset points forward, and the float data starts 16 bytes into the buffer's
+// 16-byte aligned data block, so a reader can view it as floats in place.
+
+/** Most dims a tensor may have (the host's tensorRankMax). */
+export const tensor_rank_max: i32 = 8;
+
+/** InferResponse.error_code (schemas/tensor.fbs). */
+export enum InferErrorCode {
+  None = 0,
+  UnknownModel = 1,
+  BadRequest = 2,
+  BadInput = 3,
+  ModelUnavailable = 4,
+  RunFailed = 5,
+}
+
+/** Tensor.dtype float32 (schemas/tensor.fbs). */
+const dtype_float32: u8 = 1;
+
+// Byte offsets of the fixed part of a request; the comments of inferRequest draw it.
+const request_vtable: u32 = 4;
+const request_table: u32 = 16;
+const inputs_vector: u32 = 32;
+const tensor_vtable: u32 = 40;
+const tensor_table: u32 = 52;
+const data_vector: u32 = 76;
+const data_start: u32 = 80;
+
+/** Stores a FlatBuffers uoffset at `at` (buffer-relative) pointing at `target`. */
+@inline
+function storeOffset(buffer: usize, at: u32, target: u32): void {
+  store<u32>(buffer + <usize>at, target - at);
+}
+
+/**
+ * Writes a FlatBuffers string (u32 byte length, UTF-8 bytes, NUL) at `at`, padded to 4
+ * bytes. Returns the offset after it, or 0 when it does not fit before `end`.
+ */
+function storeString(buffer: usize, at: u32, end: u32, text: string): u32 {
+  if (at + 5 > end) return 0;
+  const length = encodeUtf8(text, buffer + <usize>at + 4, <i32>(end - at - 5), false);
+  if (length < 0) return 0;
+  store<u32>(buffer + <usize>at, <u32>length);
+  store<u8>(buffer + <usize>at + 4 + <usize>length, 0);
+  let next = at + 4 + <u32>length + 1;
+  while ((next & 3) != 0) {
+    if (next >= end) return 0;
+    store<u8>(buffer + <usize>next, 0);
+    next++;
+  }
+  return next;
+}
+
+/**
+ * Builds an InferRequest with one float32 input tensor in the outbox (which it overwrites):
+ * request `id` (echoed in the response), `model` (may be empty on `infer/<model>`), input
+ * `input` with `rank` u32 dims at `dims` and their product of f32 values at `data`. Returns
+ * the request's length in bytes (publish it with `publish(topic, outbox(length))`), or
+ * PublishResult.TooLarge when it does not fit the outbox. Traps when rank is outside
+ * 0..tensor_rank_max (a programming error: shapes are fixed by the model).
+ *
+ *   0  root offset          -> 16
+ *   4  request vtable       (id, model, inputs)
+ *   16 request table        id, model -> M, inputs -> 32
+ *   32 inputs vector        1, -> 52
+ *   40 tensor vtable        (name, dtype, dims, data)
+ *   52 tensor table         name -> N, dims -> D, data -> 76, dtype
+ *   76 data vector          byte length, then the f32 values at 80 (16-byte aligned)
+ *   D  dims vector          rank, then the dims
+ *   N  input name string    then M, the model string
+ */
+export function inferRequest(id: u32, model: string, input: string, dims: usize, rank: i32, data: usize): i32 {
+  if (<u32>rank > <u32>tensor_rank_max) unreachable();
+  let count: u64 = 1;
+  for (let i = 0; i < rank; i++) {
+    count *= <u64>load<u32>(dims + <usize>(i << 2));
+    // Past the outbox already: stop before the product can overflow.
+    if (count > <u64>outbox_bytes_max) return PublishResult.TooLarge;
+  }
+  const dataBytes = <u32>count << 2;
+  const end = <u32>outbox_bytes_max;
+  const dimsAt = data_start + dataBytes;
+  const nameAt = dimsAt + 4 + (<u32>rank << 2);
+  if (<u64>nameAt > <u64>end) return PublishResult.TooLarge;
+  const buffer = outbox_data;
+  const modelAt = storeString(buffer, nameAt, end, input);
+  if (modelAt == 0) return PublishResult.TooLarge;
+  const length = storeString(buffer, modelAt, end, model);
+  if (length == 0) return PublishResult.TooLarge;
+
+  storeOffset(buffer, 0, request_table);
+  // Request vtable: its size, the table's size, then each field's offset in the table
+  // (id, model, inputs; reset_state is absent, so it reads as false).
+  store<u16>(buffer + request_vtable, 10);
+  store<u16>(buffer + request_vtable, 16, 2);
+  store<u16>(buffer + request_vtable, 4, 4);
+  store<u16>(buffer + request_vtable, 8, 6);
+  store<u16>(buffer + request_vtable, 12, 8);
+  store<u16>(buffer + request_vtable, 0, 10);
+  // A table starts with the signed distance back to its vtable.
+  store<i32>(buffer + request_table, <i32>(request_table - request_vtable));
+  store<u32>(buffer + request_table, id, 4);
+  storeOffset(buffer, request_table + 8, modelAt);
+  storeOffset(buffer, request_table + 12, inputs_vector);
+  store<u32>(buffer + inputs_vector, 1);
+  storeOffset(buffer, inputs_vector + 4, tensor_table);
+  // Tensor vtable: name, dtype, dims, data.
+  store<u16>(buffer + tensor_vtable, 12);
+  store<u16>(buffer + tensor_vtable, 20, 2);
+  store<u16>(buffer + tensor_vtable, 4, 4);
+  store<u16>(buffer + tensor_vtable, 16, 6);
+  store<u16>(buffer + tensor_vtable, 8, 8);
+  store<u16>(buffer + tensor_vtable, 12, 10);
+  store<i32>(buffer + tensor_table, <i32>(tensor_table - tensor_vtable));
+  storeOffset(buffer, tensor_table + 4, nameAt);
+  storeOffset(buffer, tensor_table + 8, dimsAt);
+  storeOffset(buffer, tensor_table + 12, data_vector);
+  store<u32>(buffer + tensor_table, <u32>dtype_float32, 16); // dtype and 3 bytes of padding
+  store<u32>(buffer + tensor_table, 0, 20); // padding up to the data vector
+  store<u32>(buffer + data_vector, dataBytes);
+  memory.copy(buffer + data_start, data, dataBytes);
+  store<u32>(buffer + dimsAt, <u32>rank);
+  memory.copy(buffer + dimsAt + 4, dims, <usize>rank << 2);
+  return <i32>length;
+}
+
+/** Builds the request of `inferRequest` and publishes it to `topic` (look up
+ * `infer/<model>`). Returns a PublishResult. */
+export function publishInferRequest(topic: i32, id: u32, model: string, input: string, dims: usize, rank: i32, data: usize, priority: i32 = 0): i32 {
+  const length = inferRequest(id, model, input, dims, rank, data);
+  if (length < 0) return length;
+  return host_publish(topic, <i32>outbox_data, length, priority);
+}
+
+// The response being read: its bytes, their length, its root table (0: none).
+let response_bytes: usize = 0;
+let response_length: u32 = 0;
+let response_table: u32 = 0;
+// The output selected by inferOutputF32 / inferOutputF32Named: its values and their count.
+let output_data: usize = 0;
+let output_count: i32 = 0;
+
+/**
+ * Takes a buffer-relative offset where a uoffset is stored. Returns its target when the
+ * target and the 4 bytes after it are inside the response, else 0 (no object lives at 0:
+ * the root offset does). Every read below checks its bounds like this: the response is
+ * bytes from another actor, and a bad one must read as "missing", never trap.
+ */
+function followOffset(at: u32): u32 {
+  if (<u64>at + 4 > <u64>response_length) return 0;
+  const target = <u64>at + <u64>load<u32>(response_bytes + <usize>at);
+  if (target == 0 || target + 4 > <u64>response_length) return 0;
+  return <u32>target;
+}
+
+/** The offset of field `slot` (0-based) of the table at `table`, holding `size` bytes,
+ * or 0 when the field is absent or the table is malformed. */
+function fieldOf(table: u32, slot: i32, size: u32): u32 {
+  if (table == 0 || <u64>table + 4 > <u64>response_length) return 0;
+  const vtable = <i64>table - <i64>load<i32>(response_bytes + <usize>table);
+  if (vtable < 0 || vtable + 4 > <i64>response_length) return 0;
+  const vtableBytes = <u32>load<u16>(response_bytes + <usize>vtable);
+  const tableBytes = <u32>load<u16>(response_bytes + <usize>vtable, 2);
+  if (<u64>vtable + <u64>vtableBytes > <u64>response_length || <u64>table + <u64>tableBytes > <u64>response_length) return 0;
+  const entry: u32 = 4 + (<u32>slot << 1);
+  if (entry + 2 > vtableBytes) return 0;
+  const offset = <u32>load<u16>(response_bytes + <usize>vtable + <usize>entry);
+  if (offset < 4 || offset + size > tableBytes) return 0;
+  return table + offset;
+}
+
+/** The element count of the vector (or string) at `vector` (from vectorOf), when its
+ * `elementBytes`-byte elements fit the response; -1 otherwise. The elements start 4 bytes
+ * after `vector`. */
+function vectorLength(vector: u32, elementBytes: u32): i64 {
+  if (vector == 0) return -1;
+  const count = <u64>load<u32>(response_bytes + <usize>vector);
+  if (<u64>vector + 4 + count * <u64>elementBytes > <u64>response_length) return -1;
+  return <i64>count;
+}
+
+/** Where the vector or string in field `slot` of `table` starts (its length), or 0. */
+function vectorOf(table: u32, slot: i32): u32 {
+  const field = fieldOf(table, slot, 4);
+  return field == 0 ? 0 : followOffset(field);
+}
+
+/**
+ * Starts reading an InferResponse FlatBuffer of `len` bytes at `payload` (a message's
+ * payloadPtr and payloadLength). Returns false when it is not one (too short, or its root
+ * offset or table is out of bounds); the inferResponse* and inferOutput* readers then
+ * return their defaults. Valid until the next message arrives.
+ */
+export function readInferResponse(payload: usize, len: i32): bool {
+  response_bytes = payload;
+  response_length = len < 0 ? 0 : <u32>len;
+  response_table = 0;
+  output_data = 0;
+  output_count = 0;
+  const root = followOffset(0);
+  if (root == 0) return false;
+  // The root table must have a readable vtable header; fields are checked as they are read.
+  const vtable = <i64>root - <i64>load<i32>(response_bytes + <usize>root);
+  if (vtable < 0 || vtable + 4 > <i64>response_length) return false;
+  response_table = root;
+  return true;
+}
+
+/** The response's id (the request's), or 0. */
+export function inferResponseId(): u32 {
+  const field = fieldOf(response_table, 0, 4);
+  return field == 0 ? 0 : load<u32>(response_bytes + <usize>field);
+}
+
+/** The response's error code (InferErrorCode; None on success). */
+export function inferResponseErrorCode(): i32 {
+  const field = fieldOf(response_table, 4, 1);
+  return field == 0 ? InferErrorCode.None : <i32>load<u8>(response_bytes + <usize>field);
+}
+
+/** How many output tensors the response holds. */
+export function inferResponseOutputs(): i32 {
+  const count = vectorLength(vectorOf(response_table, 3), 4);
+  return count < 0 ? 0 : <i32>count;
+}
+
+/** The table of output `index`, or 0. */
+function outputTable(index: i32): u32 {
+  const vector = vectorOf(response_table, 3);
+  const count = vectorLength(vector, 4);
+  if (index < 0 || <i64>index >= count) return 0;
+  return followOffset(vector + 4 + (<u32>index << 2));
+}
+
+/** Selects `table` as the output if it is a float32 tensor whose data fits; returns its
+ * value count, or -1. */
+function selectFloat32(table: u32): i32 {
+  output_data = 0;
+  output_count = 0;
+  const dtype = fieldOf(table, 1, 1);
+  if (dtype == 0 || load<u8>(response_bytes + <usize>dtype) != dtype_float32) return -1;
+  const vector = vectorOf(table, 3);
+  const bytes = vectorLength(vector, 1);
+  if (bytes < 0 || (bytes & 3) != 0) return -1;
+  output_data = response_bytes + <usize>vector + 4;
+  output_count = <i32>(bytes >> 2);
+  return output_count;
+}
+
+/** Selects output `index` of the response. Returns its number of f32 values, or -1 when
+ * there is no such output or it is not a float32 tensor. Read it with inferOutputValue. */
+export function inferOutputF32(index: i32): i32 {
+  return selectFloat32(outputTable(index));
+}
+
+/** Selects the first output named `name` (compared as UTF-8 bytes). Returns its number of
+ * f32 values, or -1 when there is none or it is not a float32 tensor. */
+export function inferOutputF32Named(name: string): i32 {
+  const length = encodeUtf8(name, name_scratch, topic_name_bytes_max, false);
+  if (length < 0) return -1;
+  const outputs = inferResponseOutputs();
+  for (let index = 0; index < outputs; index++) {
+    const table = outputTable(index);
+    const text = vectorOf(table, 0);
+    if (vectorLength(text, 1) != <i64>length) continue;
+    if (memory.compare(response_bytes + <usize>text + 4, name_scratch, <usize>length) == 0) return selectFloat32(table);
+  }
+  output_data = 0;
+  output_count = 0;
+  return -1;
+}
+
+/** Value `index` of the selected output. Traps when index is outside 0..count-1. */
+export function inferOutputValue(index: i32): f32 {
+  if (<u32>index >= <u32>output_count) unreachable();
+  return load<f32>(output_data + (<usize>index << 2));
+}
+
+/** Address of the selected output's values (little-endian f32, not necessarily aligned;
+ * load<f32> reads them anyway), or 0 when none is selected. */
+export function inferOutputData(): usize {
+  return output_data;
 }
