@@ -27,6 +27,7 @@ import type { InferenceChannel } from '../src/inference/channel.ts';
 import type { ModelEntry, ModelManager, ResolvedModel } from '../src/inference/models.ts';
 import { InferOp, type TensorInfo } from '../src/inference/protocol.ts';
 import {
+  ResponseTemplate,
   TensorFormatError,
   decodeInferRequest,
   decodeInferResponse,
@@ -35,6 +36,7 @@ import {
   encodeInferRequest,
   encodeInferResponse,
   inferErrorCodes,
+  tensorValues,
   type InferErrorCode,
   type InferRequestValue,
   type TensorValue,
@@ -130,6 +132,14 @@ function stack(name: string, parts: readonly TensorValue[], axis: number): Tenso
   return { name, dtype: first.dtype, dims, data };
 }
 
+/** Rows [start, start+count) along axis 0: a view, no copy. */
+function rowsOf(value: TensorValue, start: number, count: number): TensorValue {
+  const rowBytes = value.data.length / value.dims[0]!;
+  const dims = [...value.dims];
+  dims[0] = count;
+  return { name: value.name, dtype: value.dtype, dims, data: value.data.subarray(start * rowBytes, (start + count) * rowBytes) };
+}
+
 /** The slice [start, start+size) of `value` along `axis`. */
 function slice(value: TensorValue, axis: number, start: number, size: number): TensorValue {
   const elementBytes = dtypeBytes[value.dtype];
@@ -162,6 +172,8 @@ export class InferenceActor implements KernelActor, TickParticipant {
   private readonly plans = new Map<string, ModelPlan>();
   /** Kept state per (model, requester). */
   private readonly states = new Map<string, TensorValue[]>();
+  /** (model, requester) pairs of stateful models already asked this tick. */
+  private readonly statefulSeen = new Set<string>();
   /** This tick's requests, answered at the barrier. */
   private requests: Pending[] = [];
   private work: Promise<void> | null = null;
@@ -213,7 +225,8 @@ export class InferenceActor implements KernelActor, TickParticipant {
   stop(reason: string): void {
     if (!this.lifecycle.can('STOP')) return;
     this.lifecycle.send('STOP', reason);
-    this.lifecycle.send('STOPPED');
+    // Stopped before its first tick, it went straight from created to stopped.
+    if (this.lifecycle.state === 'stopping') this.lifecycle.send('STOPPED');
   }
 
   suspend(): void {
@@ -332,8 +345,15 @@ export class InferenceActor implements KernelActor, TickParticipant {
   }
 
   /** Answers this tick's requests, model by model in order of first request. */
-  private async answer(tick: number): Promise<void> {
+  /**
+   * Answers this tick's requests. A model already loaded is checked, batched and sent to the
+   * worker at once, during the activation, so its run overlaps the rest of the tick; models
+   * that need a load follow, one after another in order of first request (the loads and
+   * evictions happen in an order fixed by logical state alone).
+   */
+  private answer(tick: number): Promise<void> {
     const recorded = this.options.recorded?.(tick) ?? null;
+    this.statefulSeen.clear();
     const byModel = new Map<string, Pending[]>();
     for (const pending of this.requests) {
       if (pending.response !== null) continue;
@@ -348,7 +368,21 @@ export class InferenceActor implements KernelActor, TickParticipant {
       if (list === undefined) byModel.set(pending.model, [pending]);
       else list.push(pending);
     }
-    for (const [model, list] of byModel) await this.answerModel(model, list);
+    const jobs: Promise<void>[] = [];
+    const misses: [string, Pending[]][] = [];
+    for (const [model, list] of byModel) {
+      const entry = this.manager.hit(model);
+      if (entry === null) misses.push([model, list]);
+      else jobs.push(this.dispatch(entry, list));
+    }
+    if (misses.length > 0) {
+      jobs.push(
+        (async () => {
+          for (const [model, list] of misses) await this.answerModel(model, list);
+        })(),
+      );
+    }
+    return Promise.all(jobs).then(() => undefined);
   }
 
   /** Replay: the recorded answer stands in for a run (and its state output is kept). */
@@ -377,7 +411,12 @@ export class InferenceActor implements KernelActor, TickParticipant {
       for (const pending of list) this.fail(pending, 'model_unavailable', ensured.error);
       return;
     }
-    const entry = ensured.entry;
+    await this.dispatch(ensured.entry, list);
+  }
+
+  /** Checks a loaded model's requests and sends its batches to the worker (synchronously); resolves once answered. */
+  private dispatch(entry: ModelEntry, list: Pending[]): Promise<void> {
+    const model = entry.model.name;
     const fallback = this.manager.takeFallback(entry);
     if (fallback !== null) {
       this.log.warn({ model }, fallback);
@@ -386,7 +425,7 @@ export class InferenceActor implements KernelActor, TickParticipant {
     const plan = this.planOf(entry);
     if (typeof plan === 'string') {
       for (const pending of list) this.fail(pending, 'model_unavailable', plan);
-      return;
+      return Promise.resolve();
     }
     // Check each request; group the good ones by what must be equal within a batch.
     const groups = new Map<string, { pending: Pending; feeds: TensorValue[] }[]>();
@@ -398,7 +437,9 @@ export class InferenceActor implements KernelActor, TickParticipant {
       if (group === undefined) groups.set(key, [{ pending, feeds: checked.feeds }]);
       else group.push({ pending, feeds: checked.feeds });
     }
-    for (const group of groups.values()) await this.run(entry, plan, group);
+    const runs: Promise<void>[] = [];
+    for (const group of groups.values()) runs.push(this.run(entry, plan, group));
+    return Promise.all(runs).then(() => undefined);
   }
 
   /** Works out, once per model, which inputs batch, which are shared and which are state. */
@@ -467,7 +508,7 @@ export class InferenceActor implements KernelActor, TickParticipant {
         return this.refuse(pending, 'bad_input', `input '${info.name}' has dims [${value.dims.join(', ')}], but the model takes ${shape} (? is any size >= 1)`);
       }
       if (value.dtype === 'float32' || value.dtype === 'float64') {
-        const values = value.dtype === 'float32' ? new Float32Array(value.data.slice().buffer) : new Float64Array(value.data.slice().buffer);
+        const values = tensorValues(value) as Float32Array | Float64Array;
         for (let i = 0; i < values.length; i++) {
           if (!Number.isFinite(values[i]!)) {
             return this.refuse(pending, 'bad_input', `input '${info.name}' holds ${values[i]} at element ${i}; send finite numbers`);
@@ -488,6 +529,10 @@ export class InferenceActor implements KernelActor, TickParticipant {
     if (plan.state.length > 0) {
       if (rows > 1) return this.refuse(pending, 'bad_input', `the model is stateful: send one row (batch 1) per request, got ${rows}`);
       const stateKey = `${model}\u0000${pending.envelope.sender}`;
+      if (this.statefulSeen.has(stateKey)) {
+        return this.refuse(pending, 'bad_request', 'the model is stateful and this requester already asked it this tick; send one request per tick (the next one needs this answer\'s state)');
+      }
+      this.statefulSeen.add(stateKey);
       if (request.resetState) this.states.delete(stateKey);
       let kept = this.states.get(stateKey);
       if (kept === undefined) {
@@ -537,15 +582,18 @@ export class InferenceActor implements KernelActor, TickParticipant {
       return;
     }
     const outputs = decodeInferResponse(reply.binary).outputs;
+    let template: ResponseTemplate | null = null;
+    let templateRows = -1;
     let row = 0;
     for (const { pending, feeds } of group) {
       const rows = regularCount > 0 ? feeds[0]!.dims[0]! : 1;
-      const mine = outputs.map((output) => {
-        if (group.length === 1) return { ...output, data: output.data.slice() };
-        const stateSpec = plan.stateOutputs.get(output.name);
-        if (stateSpec !== undefined) return slice(output, stateSpec.batchAxis, row, 1);
-        return slice(output, 0, row, rows);
-      });
+      const mine =
+        group.length === 1
+          ? outputs
+          : outputs.map((output) => {
+              const stateSpec = plan.stateOutputs.get(output.name);
+              return stateSpec !== undefined ? slice(output, stateSpec.batchAxis, row, 1) : rowsOf(output, row, rows);
+            });
       row += rows;
       if (plan.state.length > 0) {
         const kept = plan.state.map(({ info, spec }) => {
@@ -555,14 +603,12 @@ export class InferenceActor implements KernelActor, TickParticipant {
         this.states.set(`${model}\u0000${pending.envelope.sender}`, kept);
       }
       pending.provider = provider;
-      pending.response = encodeInferResponse({
-        id: pending.request!.id,
-        model,
-        version: entry.version.sha256,
-        outputs: mine,
-        errorCode: 'none',
-        error: '',
-      });
+      const id = pending.request!.id;
+      if (template === null || rows !== templateRows || !template.fits(mine)) {
+        template = new ResponseTemplate({ id, model, version: entry.version.sha256, outputs: mine, errorCode: 'none', error: '' });
+        templateRows = rows;
+      }
+      pending.response = template.encode(id, mine);
     }
   }
 }

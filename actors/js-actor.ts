@@ -33,6 +33,8 @@ export interface ActorContext {
   readonly log: Logger;
   /** The id of a declared topic, for hot paths that publish by id. */
   topic(name: string): number;
+  /** The id of the actor named `name` (to tell who sent a message); throws ConfigError when there is none. */
+  actorId(name: string): number;
   /** Publishes bytes to a topic; delivered next tick. A full subscriber refuses it: check `ok`. */
   publish(topic: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult;
   /** Publishes a JSON value; values JSON would mangle (NaN, undefined, cycles...) are refused. */
@@ -284,6 +286,10 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
 
   get tick(): number {
     return this.kernel.tick;
+  }
+
+  actorId(name: string): number {
+    return this.kernel.actorId(name);
   }
 
   topic(name: string): number {

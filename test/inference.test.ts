@@ -313,6 +313,17 @@ describe('the model manager', () => {
     await runtime.closeAsync();
   });
 
+  it('preloads at start (Silero warm-up included) and closes cleanly before any tick', async () => {
+    const runtime = createRuntime(system('preload', { models: { vad: sileroSpec, policy: policyPath }, preload: 'all' }, {}));
+    await runtime.start();
+    expect(runtime.models.loaded()).toEqual(['policy', 'vad']);
+    expect(runtime.snapshot().inference!.cache.loads).toBe(2);
+    await runtime.closeAsync();
+    const log = readLog(runtime.logBytes());
+    expect(log.header.models.map((model) => model.name)).toEqual(['policy', 'vad']);
+    expect(log.ticks.at(-1)!.lifecycle.find((event) => event.actor === runtime.actorId('inference'))).toMatchObject({ from: 'created', to: 'stopped' });
+  });
+
   it('refuses a model file that changed since the run began', async () => {
     const copy = join(dir, 'changing.onnx');
     copyFileSync(policyPath, copy);

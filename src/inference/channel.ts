@@ -8,7 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.ts';
 import { SabRing } from '../ring.ts';
 import { startWorker } from '../workers.ts';
-import { decodeRecordBody, encodeRecord, readHead, type ReplyHead } from './protocol.ts';
+import { decodeRecordBody, encodeRecord, fastReplyHead, readHead, type ReplyHead } from './protocol.ts';
 
 /** Per direction: a tick's batch of a few hundred requests of a small model fits many times over. */
 export const inferenceRingBytes = 8 << 20;
@@ -30,7 +30,9 @@ export class InferenceChannel {
   private dead: string | null = null;
   private readonly exited: Promise<void>;
   /** Set while the kernel waits for this tick's work: poll replies rather than sleep. */
-  spin = false;
+  private spinning = false;
+  /** Ends the pump's current sleep (settle wants it polling now). */
+  private kick: (() => void) | null = null;
 
   constructor() {
     const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
@@ -76,11 +78,11 @@ export class InferenceChannel {
     let count = 0;
     this.fromWorker.drain((view) => {
       const record = view.slice();
-      const { job } = readHead(record);
+      const { job, aux } = readHead(record);
       const { json, binary } = decodeRecordBody<ReplyHead>(record);
       const resolve = this.jobs.get(job);
       this.jobs.delete(job);
-      resolve?.({ head: json ?? { ok: false, error: 'empty reply' }, binary });
+      resolve?.({ head: json ?? fastReplyHead(aux), binary });
       count++;
     });
     return count;
@@ -104,20 +106,34 @@ export class InferenceChannel {
           }
           break;
         }
-        if (this.spin) {
+        if (this.spinning) {
           let found = false;
           for (let poll = 0; poll < spinPolls && !found; poll++) found = this.drain() > 0;
           if (found) {
             await null;
             continue;
           }
+          // Nothing yet: let the event loop turn (the worker may need this core), then poll again.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
         }
-        await Promise.race([this.fromWorker.waitReadable(waitSliceMs), this.exited]);
+        const kicked = new Promise<void>((resolve) => (this.kick = resolve));
+        await Promise.race([this.fromWorker.waitReadable(waitSliceMs), this.exited, kicked]);
+        this.kick = null;
       }
     } finally {
       this.pumping = false;
       if (this.jobs.size === 0) this.worker.unref();
     }
+  }
+
+  /**
+   * While set, the pump polls for replies instead of sleeping: the kernel is waiting for
+   * this tick's runs and has nothing else to do. A pump asleep when it is set wakes at once.
+   */
+  set spin(on: boolean) {
+    this.spinning = on;
+    if (on) this.kick?.();
   }
 
   get outstanding(): number {

@@ -280,6 +280,15 @@ export class ModelManager {
     return this.load(name);
   }
 
+  /** The entry of a loaded model, counted as a cache hit and used now; null when it is not loaded. */
+  hit(name: string): ModelEntry | null {
+    const entry = this.entries.get(name);
+    if (entry === undefined || !entry.loaded) return null;
+    entry.lastUse = ++this.useClock;
+    this.stats.hits++;
+    return entry;
+  }
+
   /** Loads (or reloads) a model now. */
   async load(name: string): Promise<Ensured> {
     const entry = this.entries.get(name);

@@ -1,7 +1,7 @@
 /**
  * The records between the orchestrator and the inference worker, over two SharedArrayBuffer
- * rings (one per direction). Each record: a 12-byte head `[op u32][job u32][slot u32]`, then
- * the body. Bodies:
+ * rings (one per direction). Each record: a 16-byte head `[op u32][job u32][slot u32][aux
+ * u32]`, then the body. Bodies:
  *
  *   load   → JSON LoadCommand                        ← reply: JSON ReplyHead (+ meta)
  *   run    → an InferRequest FlatBuffer: the feeds  ← reply: JSON ReplyHead, then an
@@ -9,12 +9,14 @@
  *   unload → nothing                                 ← reply: JSON ReplyHead
  *
  * A reply body is `[json length u32][json][binary]`. Runs are the hot path: the feeds are
- * already batched, so one record carries a whole tick's run of one model.
+ * already batched, so one record carries a whole tick's run of one model, and a run that
+ * went well has no JSON at all: its provider and time are packed into `aux`
+ * (`fastReplyAux`).
  */
 
 export const InferOp = { load: 1, run: 2, unload: 3, reply: 4 } as const;
 export type InferOpCode = (typeof InferOp)[keyof typeof InferOp];
-export const recordHeadBytes = 12;
+export const recordHeadBytes = 16;
 
 /** Session options lockstep pins (NOTES-DEPS: the optimisation level changes the bits). */
 export interface PinnedSessionOptions {
@@ -63,27 +65,42 @@ export interface ReplyHead {
   micros?: number;
 }
 
-export function writeHead(bytes: Uint8Array, op: number, job: number, slot: number): void {
+export function writeHead(bytes: Uint8Array, op: number, job: number, slot: number, aux = 0): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, recordHeadBytes);
   view.setUint32(0, op, true);
   view.setUint32(4, job, true);
   view.setUint32(8, slot, true);
+  view.setUint32(12, aux, true);
 }
 
-export function readHead(bytes: Uint8Array): { op: number; job: number; slot: number } {
+export function readHead(bytes: Uint8Array): { op: number; job: number; slot: number; aux: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, recordHeadBytes);
-  return { op: view.getUint32(0, true), job: view.getUint32(4, true), slot: view.getUint32(8, true) };
+  return { op: view.getUint32(0, true), job: view.getUint32(4, true), slot: view.getUint32(8, true), aux: view.getUint32(12, true) };
+}
+
+const providerCodes: Record<ProviderName, number> = { cpu: 1, webgpu: 2 };
+const providerOfCode: (ProviderName | undefined)[] = [undefined, 'cpu', 'webgpu'];
+const microsMax = 0xff_ffff;
+
+/** `aux` of a run reply with no JSON: the provider in the top byte, microseconds below. */
+export function fastReplyAux(provider: ProviderName, micros: number): number {
+  return ((providerCodes[provider] << 24) | Math.min(microsMax, Math.max(0, Math.round(micros)))) >>> 0;
+}
+
+/** The reply head a JSON-less run reply stands for. */
+export function fastReplyHead(aux: number): ReplyHead {
+  return { ok: true, provider: providerOfCode[aux >>> 24] ?? 'cpu', micros: aux & microsMax };
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** A record: head, then `[json length][json][binary]` (replies) or the raw body (commands). */
-export function encodeRecord(op: number, job: number, slot: number, json: unknown, binary?: Uint8Array): Uint8Array {
+export function encodeRecord(op: number, job: number, slot: number, json: unknown, binary?: Uint8Array, aux = 0): Uint8Array {
   const text = json === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(json));
   const binaryBytes = binary?.length ?? 0;
   const record = new Uint8Array(recordHeadBytes + 4 + text.length + binaryBytes);
-  writeHead(record, op, job, slot);
+  writeHead(record, op, job, slot, aux);
   new DataView(record.buffer).setUint32(recordHeadBytes, text.length, true);
   record.set(text, recordHeadBytes + 4);
   if (binary !== undefined) record.set(binary, recordHeadBytes + 4 + text.length);

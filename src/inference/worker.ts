@@ -13,11 +13,13 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import ortBinding from 'onnxruntime-node/dist/binding.js';
 import { SabRing } from '../ring.ts';
 import {
   InferOp,
   decodeRecordBody,
   encodeRecord,
+  fastReplyAux,
   readHead,
   type LoadCommand,
   type ModelMeta,
@@ -27,19 +29,102 @@ import {
 } from './protocol.ts';
 import { decodeInferRequest, dtypeBytes, encodeInferResponse, type DTypeName, type TensorValue } from './tensor.ts';
 
+/**
+ * A session as the worker uses it. onnxruntime-node's public `session.run` defers every run
+ * to `setImmediate` and wraps feeds and results; its native session (the same one the
+ * public API drives, bundled in the same package, pinned exactly in package.json) runs
+ * synchronously, which this thread, doing nothing else, can afford. Where the native
+ * session cannot be made, the public API serves.
+ */
+interface Session {
+  readonly meta: ModelMeta;
+  readonly outputNames: string[];
+  run(feeds: Record<string, ort.Tensor>, options?: ort.InferenceSession.RunOptions): Promise<Record<string, ort.Tensor>> | Record<string, ort.Tensor>;
+  release(): Promise<void> | void;
+}
+
 interface Loaded {
   command: LoadCommand;
   bytes: Uint8Array;
-  session: ort.InferenceSession;
+  session: Session;
   provider: ProviderName;
   /** A CPU session made after the GPU failed a run: used from then on. */
-  cpuSession: ort.InferenceSession | null;
+  cpuSession: Session | null;
+}
+
+interface NativeSession {
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
+  readonly inputMetadata: RawMeta[];
+  readonly outputMetadata: RawMeta[];
+  run(feeds: Record<string, ort.Tensor>, fetches: Record<string, null>, options: object): Record<string, ort.Tensor | { type: string; data: ArrayBufferView; dims: number[] }>;
+  dispose(): void;
+}
+interface RawMeta {
+  name: string;
+  isTensor: boolean;
+  type: number;
+  shape: number[];
+  symbolicDimensions: string[];
+}
+/** onnxruntime-node's type codes (dist/backend.js dataTypeStrings). */
+const nativeTypes: (string | undefined)[] = [undefined, 'float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'string', 'bool', 'float16', 'float64', 'uint32', 'uint64'];
+
+const native = (() => {
+  try {
+    const module = ortBinding as unknown as { binding: { InferenceSession: new () => NativeSession }; initOrt(): void };
+    if (typeof module.binding?.InferenceSession !== 'function' || typeof module.initOrt !== 'function') return null;
+    module.initOrt();
+    return module.binding;
+  } catch {
+    return null;
+  }
+})();
+
+function nativeInfo(list: readonly RawMeta[]): TensorInfo[] {
+  return list.map((entry) => ({
+    name: entry.name,
+    type: entry.isTensor ? (nativeTypes[entry.type] ?? `type ${entry.type}`) : 'non-tensor',
+    shape: entry.isTensor ? entry.shape.map((dim, i) => (dim >= 0 ? dim : (entry.symbolicDimensions[i] ?? ''))) : [],
+  }));
+}
+
+async function createSession(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+  if (native !== null) {
+    const session = new native.InferenceSession();
+    session.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, options);
+    const meta = { inputs: nativeInfo(session.inputMetadata), outputs: nativeInfo(session.outputMetadata) };
+    const outputNames = meta.outputs.map((output) => output.name);
+    const fetches = Object.fromEntries(outputNames.map((name) => [name, null]));
+    return {
+      meta,
+      outputNames,
+      run(feeds, options = {}) {
+        const results = session.run(feeds, fetches, options);
+        const tensors: Record<string, ort.Tensor> = {};
+        for (const name of outputNames) {
+          const value = results[name]!;
+          tensors[name] = value instanceof ort.Tensor ? value : new ort.Tensor(value.type as 'float32', value.data as Float32Array, value.dims);
+        }
+        return tensors;
+      },
+      release: () => session.dispose(),
+    };
+  }
+  const session = await ort.InferenceSession.create(bytes, options);
+  return {
+    meta: metaOf(session),
+    outputNames: [...session.outputNames],
+    run: (feeds, options) => session.run(feeds, options ?? {}) as Promise<Record<string, ort.Tensor>>,
+    release: () => session.release(),
+  };
 }
 
 const { toWorker, fromWorker } = workerData as { toWorker: SharedArrayBuffer; fromWorker: SharedArrayBuffer };
 const commands = SabRing.attach(toWorker);
 const replies = SabRing.attach(fromWorker);
 const sessions = new Map<number, Loaded>();
+/** Polls of the ring before sleeping: about a millisecond here. */
+const spinPolls = (workerData as { spinPolls?: number }).spinPolls ?? 20_000;
 
 function sessionOptions(command: LoadCommand, provider: ProviderName): ort.InferenceSession.SessionOptions {
   return {
@@ -126,25 +211,26 @@ async function load(slot: number, command: LoadCommand): Promise<ReplyHead> {
   }
   let provider = command.provider;
   let fallback: string | undefined;
-  let session: ort.InferenceSession;
+  let session: Session;
   try {
-    session = await ort.InferenceSession.create(bytes, sessionOptions(command, provider));
+    session = await createSession(bytes, sessionOptions(command, provider));
   } catch (error) {
     if (provider === 'cpu') return { ok: false, error: `ONNX Runtime could not load it: ${(error as Error).message}` };
     fallback = `webgpu load failed (${(error as Error).message.split('\n')[0]}); using cpu`;
     provider = 'cpu';
     try {
-      session = await ort.InferenceSession.create(bytes, sessionOptions(command, provider));
+      session = await createSession(bytes, sessionOptions(command, provider));
     } catch (cpuError) {
       return { ok: false, error: `ONNX Runtime could not load it: ${(cpuError as Error).message}`, fallback };
     }
   }
-  const meta = metaOf(session);
+  const meta = session.meta;
   if (command.warmup) {
     try {
-      await session.run(zerosFor(meta));
+      // Quietly: ORT would print the failure of a warm-up it cannot run to stderr.
+      await session.run(zerosFor(meta), { logSeverityLevel: 4 });
     } catch {
-      // A model whose zeros are not a valid input still serves real requests.
+      // A model whose zeros are not a valid input (Silero's sample rate) still serves real requests.
     }
   }
   const previous = sessions.get(slot);
@@ -167,7 +253,7 @@ async function run(slot: number, body: Uint8Array): Promise<{ head: ReplyHead; b
   const started = performance.now();
   let provider: ProviderName = loaded.cpuSession === null ? loaded.provider : 'cpu';
   let fallback: string | undefined;
-  let results: ort.InferenceSession.OnnxValueMapType;
+  let results: Record<string, ort.Tensor>;
   try {
     results = await (loaded.cpuSession ?? loaded.session).run(feeds);
   } catch (error) {
@@ -175,14 +261,14 @@ async function run(slot: number, body: Uint8Array): Promise<{ head: ReplyHead; b
     fallback = `webgpu run failed (${(error as Error).message.split('\n')[0]}); ran on cpu`;
     provider = 'cpu';
     try {
-      loaded.cpuSession = await ort.InferenceSession.create(loaded.bytes, sessionOptions(loaded.command, 'cpu'));
+      loaded.cpuSession = await createSession(loaded.bytes, sessionOptions(loaded.command, 'cpu'));
       results = await loaded.cpuSession.run(feeds);
     } catch (cpuError) {
       return { head: { ok: false, error: (cpuError as Error).message.split('\n')[0], fallback } };
     }
   }
   const micros = (performance.now() - started) * 1000;
-  const outputs = loaded.session.outputNames.map((name) => fromOrt(name, results[name] as ort.Tensor));
+  const outputs = loaded.session.outputNames.map((name) => fromOrt(name, results[name]!));
   const binary = encodeInferResponse({ id: 0, model: '', version: '', outputs, errorCode: 'none', error: '' });
   return { head: { ok: true, provider, fallback, micros }, binary };
 }
@@ -197,6 +283,9 @@ async function handle(record: Uint8Array): Promise<Uint8Array> {
     if (op === InferOp.run) {
       const { binary } = decodeRecordBody(record);
       const reply = await run(slot, binary);
+      if (reply.head.ok && reply.head.fallback === undefined) {
+        return encodeRecord(InferOp.reply, job, slot, undefined, reply.binary, fastReplyAux(reply.head.provider ?? 'cpu', reply.head.micros ?? 0));
+      }
       return encodeRecord(InferOp.reply, job, slot, reply.head, reply.binary);
     }
     if (op === InferOp.unload) {
@@ -213,9 +302,12 @@ async function handle(record: Uint8Array): Promise<Uint8Array> {
 
 async function serve(): Promise<void> {
   for (;;) {
-    const record = commands.tryRead();
+    let record = commands.tryRead();
+    // A tick's next command usually follows within a millisecond: poll for it a while, so
+    // the thread stays warm (a thread woken from sleep runs its first inference several
+    // times slower), then sleep on the ring.
+    for (let poll = 0; record === null && poll < spinPolls; poll++) record = commands.tryRead();
     if (record === null) {
-      // Idle: sleep on the ring (this thread has nothing else to do).
       commands.waitReadableSync();
       continue;
     }

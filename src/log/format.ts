@@ -501,10 +501,16 @@ export function encodeTickInto(builder: flatbuffers.Builder, tick: TickRecord, p
 
 function writeInferences(builder: flatbuffers.Builder, records: InferenceRecord[]): flatbuffers.Offset {
   const offsets: flatbuffers.Offset[] = [];
+  // A tick's answers name few models: each name is written once and shared.
+  const models = new Map<string, flatbuffers.Offset>();
   for (const record of records) {
     assertUint32(record.requester, 'inference requester');
     assertUint32(record.requestId, 'inference requestId');
-    const model = builder.createString(record.model);
+    let model = models.get(record.model);
+    if (model === undefined) {
+      model = builder.createString(record.model);
+      models.set(record.model, model);
+    }
     const response = record.response === null ? 0 : builder.createByteVector(record.response);
     const note = record.note.length === 0 ? 0 : builder.createString(record.note);
     InferenceRecordTable.startInferenceRecord(builder);
