@@ -28,12 +28,29 @@
  * - worker_replace_ms_p50: `await killWorker(w)` until every agent that was on w runs again,
  *   with a warm spare worker (the default); worker_replace_no_spare_ms_p50 the same with
  *   spareWorkers 0; worker_start_ms_p50 Node's own `new Worker` (no tsx) to first message.
+ * - infer_batched_req_per_s: 64 JS agents each publish a policy request (obs [1, 16]) to
+ *   `infer/policy` every tick; the inference actor runs each tick's requests as one batch on
+ *   its worker. Counted: answers received (all checked: errorCode 'none') per second of wall
+ *   time over a window after warm-up; beside it ticks/s, mean and p50 tick, the worker's own
+ *   run time of a batch. infer_direct_req_per_s: the peer, the same observations, one
+ *   onnxruntime-node `session.run` each, batch 1, on the main thread, same pinned options.
+ *   infer_vad_*: the same pair for Silero VAD v5 (state kept per agent). See bench/inference.ts.
+ * - infer_actor_overhead_us_p50: one agent asking every tick: p50 tick (infer_actor_tick_us_p50)
+ *   minus p50 tick of the same system whose agent does not ask (infer_baseline_tick_us_p50),
+ *   stepped alternately, minus p50 of a direct batch-1 run (infer_direct_run_us_p50).
+ * - infer_load_ms_policy/silero: load as the inference worker times it (read, sha256, session,
+ *   warm-up), median of unload/load rounds; _first: the worker's first load; infer_direct_load_*:
+ *   InferenceSession.create plus one run on the main thread.
+ * - infer_cache_hit_rate_steady: the batched run's model cache hit rate; _thrash: 4 agents
+ *   switching together between the two models every 4 ticks, cacheBytes room for one (1 - 1/4
+ *   expected), with its evictions.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRuntime, defineActor, defineSystem, type LogLevel } from '../src/index.ts';
+import { benchInference, inferenceKeys } from './inference.ts';
 import { benchMetering } from './metering.ts';
 import { benchPiscina } from './piscina-peer.ts';
 import { benchPostMessage, benchSabRing } from './ring.ts';
@@ -162,6 +179,7 @@ async function main(): Promise<void> {
   progress('supervision: killed worker replaced, no spare…');
   const replaceCold = await benchWorkerReplace({ kills: quick ? 2 : 4, agents: 8, spareWorkers: 0, warmMs: 200 });
   const workerStart = await benchWorkerStart({ starts: quick ? 5 : 10 });
+  const inference = inferenceKeys(await benchInference({ quick, progress }));
 
   const result = {
     routed_msgs_per_s: Math.round(routed.msgsPerS),
@@ -182,6 +200,7 @@ async function main(): Promise<void> {
     worker_replace_no_spare_ms_p50: Number(replaceCold.msP50.toFixed(1)),
     worker_kill_ms_p50: Number(replace.killMsP50.toFixed(1)),
     worker_start_ms_p50: Number(workerStart.msP50.toFixed(1)),
+    ...inference,
     cores: availableParallelism(),
   };
   rmSync(scratch, { recursive: true, force: true });
@@ -207,6 +226,13 @@ async function main(): Promise<void> {
     ['worker replaced, agents running, p50 (ms)', String(result.worker_replace_ms_p50), `target ≤ 50; warm spare; kill + exit ${result.worker_kill_ms_p50} ms`],
     ['worker replaced, no spare, p50 (ms)', String(result.worker_replace_no_spare_ms_p50), 'reference: spareWorkers 0 (thread + tsx start)'],
     ['node new Worker to first message (ms)', String(result.worker_start_ms_p50), 'reference: bare thread start, no tsx'],
+    ['inference req/s, 64 agents, batched (policy)', fmt(result.infer_batched_req_per_s), `target ≥ 5× direct (${result.infer_batched_vs_direct}×); ${fmt(result.infer_batched_ticks_per_s)} ticks/s, tick p50 ${result.infer_batched_tick_us_p50} µs`],
+    ['inference req/s, direct session.run, batch 1', fmt(result.infer_direct_req_per_s), 'peer, main thread, same observations'],
+    ['Silero VAD req/s, 64 agents, batched', fmt(result.infer_vad_batched_req_per_s), `${result.infer_vad_batched_vs_direct}× direct; worker run p50 ${result.infer_vad_worker_run_us_p50} µs`],
+    ['Silero VAD req/s, direct session.run', fmt(result.infer_vad_direct_req_per_s), 'peer, state carried per agent'],
+    ['inference actor overhead, batch 1, p50 (µs)', String(result.infer_actor_overhead_us_p50), `target ≤ 50; tick ${result.infer_actor_tick_us_p50} − no-ask tick ${result.infer_baseline_tick_us_p50} − direct run ${result.infer_direct_run_us_p50}`],
+    ['model load, policy / silero (ms)', `${result.infer_load_ms_policy} / ${result.infer_load_ms_silero}`, `worker-timed; first load ${result.infer_load_ms_policy_first}; direct ${result.infer_direct_load_ms_policy} / ${result.infer_direct_load_ms_silero}`],
+    ['model cache hit rate, steady / thrash', `${result.infer_cache_hit_rate_steady} / ${result.infer_cache_hit_rate_thrash}`, `thrash: room for one of two models, ${result.infer_cache_thrash_evictions} evictions`],
   ];
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['metric', 'value', 'note'][c]!.length));
   const line = (cells: string[]) => `| ${cells.map((cell, c) => (c === 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;

@@ -24,8 +24,10 @@ const report = await replay(logPath, system, runtimeOptions);
 const replayMs = performance.now() - replayStarted;
 
 const crashed = snapshot.actors.filter((a) => a.lastCrash !== null);
-const wasmAgents = snapshot.actors.filter((a) => a.name.startsWith('risk-model') || a.name === 'sieve');
-const desk = runtime.actorState<{ digests: number; sieves: number; lastPrimes: number }>('desk');
+const wasmAgents = snapshot.actors.filter((a) => a.name.startsWith('risk-model') || a.name === 'sieve' || a.name === 'pilot');
+const desk = runtime.actorState<{ digests: number; sieves: number; lastPrimes: number; pilotDecisions: number }>('desk');
+const inference = snapshot.inference!;
+const policy = inference.models[0]!;
 const rows: [string, string][] = [
   ['system', `${system.name}: ${snapshot.counters.actors} actors, ${snapshot.counters.topics} topics, seed ${seed}`],
   ['ticks', String(summary.ticks)],
@@ -35,6 +37,11 @@ const rows: [string, string][] = [
   ['dropped (logged)', `${summary.counters.dropped} (refused by backpressure: ${summary.counters.refused})`],
   ['throughput', `${Math.round(summary.counters.mailboxDeliveries / (elapsedMs / 1000)).toLocaleString('en-US')} msgs/s into mailboxes over ${elapsedMs.toFixed(0)} ms (JSON payloads, log level full, ${availableParallelism()} cores)`],
   ['WASM agents', `${wasmAgents.length} on worker threads: ${desk?.digests ?? 0} risk-model digests, ${desk?.sieves ?? 0} sieve runs (last: ${desk?.lastPrimes ?? 0} primes)`],
+  [
+    'inference',
+    `${inference.requests.toLocaleString('en-US')} requests (40 traders + the WASM pilot, every tick) in ${inference.runs.toLocaleString('en-US')} batched ONNX Runtime runs, ` +
+      `${inference.errors} errors; model '${policy.name}' sha256 ${policy.sha256.slice(0, 12)}… on ${policy.provider}; pilot decisions: ${desk?.pilotDecisions ?? 0}`,
+  ],
   ['crashed actors', crashed.length === 0 ? 'none' : crashed.map((a) => `${a.name}: ${a.lastCrash?.message}`).join('; ')],
   ['log', logPath],
   ['final digest', finalDigest],
