@@ -84,6 +84,8 @@ interface ModelPlan {
   regular: TensorInfo[];
   /** Rank-0 inputs: requests batch together only when these are equal. */
   shared: TensorInfo[];
+  /** `regular` then `shared`: what a requester sends, in feed order. */
+  given: TensorInfo[];
   /** Inputs fed from kept state. */
   state: { info: TensorInfo; spec: ResolvedModel['state'][number] }[];
   batchable: boolean;
@@ -153,6 +155,11 @@ function slice(value: TensorValue, axis: number, start: number, size: number): T
     data.set(value.data.subarray(from, from + size * inner), o * size * inner);
   }
   return { name: value.name, dtype: value.dtype, dims, data };
+}
+
+/** A model input's shape for people: [?, 16]. */
+function shapeText(info: TensorInfo): string {
+  return `[${info.shape.map((dim) => (isAnyDim(dim) ? '?' : dim)).join(', ')}]`;
 }
 
 function bytesKey(bytes: Uint8Array): string {
@@ -467,7 +474,7 @@ export class InferenceActor implements KernelActor, TickParticipant {
       entry.model.batch &&
       regular.every((input) => isAnyDim(input.shape[0]!)) &&
       meta.outputs.every((output) => stateOutputs.has(output.name) || (output.shape.length > 0 && isAnyDim(output.shape[0]!)));
-    const plan: ModelPlan = { regular, shared, state, batchable, stateOutputs };
+    const plan: ModelPlan = { regular, shared, given: [...regular, ...shared], state, batchable, stateOutputs };
     this.plans.set(entry.model.name, plan);
     return plan;
   }
@@ -479,50 +486,56 @@ export class InferenceActor implements KernelActor, TickParticipant {
   private check(entry: ModelEntry, plan: ModelPlan, pending: Pending): { feeds: TensorValue[]; key: string } | null {
     const request = pending.request!;
     const model = entry.model.name;
-    const given = new Map<string, TensorValue>();
-    for (const input of request.inputs) {
-      if (given.has(input.name)) return this.refuse(pending, 'bad_request', `input '${input.name}' is given twice`);
-      given.set(input.name, input);
-    }
-    for (const name of given.keys()) {
+    const inputs = request.inputs;
+    // Every given input must be a model input, once (few inputs: scans beat a Map here).
+    for (let i = 0; i < inputs.length; i++) {
+      const name = inputs[i]!.name;
+      for (let j = 0; j < i; j++) if (inputs[j]!.name === name) return this.refuse(pending, 'bad_request', `input '${name}' is given twice`);
       if (plan.state.some((state) => state.info.name === name)) {
         return this.refuse(pending, 'bad_input', `input '${name}' is the model's state, which the inference actor keeps for each requester; leave it out (set reset_state to start over)`);
       }
-      if (!plan.regular.some((input) => input.name === name) && !plan.shared.some((input) => input.name === name)) {
-        const expected = [...plan.regular, ...plan.shared].map((input) => `'${input.name}'`).join(', ');
+      if (!plan.given.some((input) => input.name === name)) {
+        const expected = plan.given.map((input) => `'${input.name}'`).join(', ');
         return this.refuse(pending, 'bad_input', `input '${name}' is not an input of the model; it takes ${expected}`);
       }
     }
     const feeds: TensorValue[] = [];
     let key = '';
     let rows = -1;
-    for (const info of [...plan.regular, ...plan.shared]) {
-      const value = given.get(info.name);
-      const shape = `[${info.shape.map((dim) => (isAnyDim(dim) ? '?' : dim)).join(', ')}]`;
-      if (value === undefined) return this.refuse(pending, 'bad_input', `input '${info.name}' (${info.type} ${shape}) is missing`);
+    for (const info of plan.given) {
+      let value: TensorValue | undefined;
+      for (const input of inputs) if (input.name === info.name) value = input;
+      if (value === undefined) return this.refuse(pending, 'bad_input', `input '${info.name}' (${info.type} ${shapeText(info)}) is missing`);
       if (value.dtype !== info.type) {
-        return this.refuse(pending, 'bad_input', `input '${info.name}' is ${value.dtype}, but the model takes ${info.type} ${shape}`);
+        return this.refuse(pending, 'bad_input', `input '${info.name}' is ${value.dtype}, but the model takes ${info.type} ${shapeText(info)}`);
       }
-      const fits = value.dims.length === info.shape.length && info.shape.every((dim, axis) => isAnyDim(dim) || dim === value.dims[axis]);
-      if (!fits || value.dims.some((dim) => dim === 0)) {
-        return this.refuse(pending, 'bad_input', `input '${info.name}' has dims [${value.dims.join(', ')}], but the model takes ${shape} (? is any size >= 1)`);
+      const dims = value.dims;
+      let fits = dims.length === info.shape.length;
+      for (let axis = 0; fits && axis < dims.length; axis++) {
+        const dim = info.shape[axis]!;
+        fits = dims[axis]! >= 1 && (isAnyDim(dim) || dim === dims[axis]);
+      }
+      if (!fits) {
+        return this.refuse(pending, 'bad_input', `input '${info.name}' has dims [${dims.join(', ')}], but the model takes ${shapeText(info)} (? is any size >= 1)`);
       }
       if (value.dtype === 'float32' || value.dtype === 'float64') {
         const values = tensorValues(value) as Float32Array | Float64Array;
         for (let i = 0; i < values.length; i++) {
-          if (!Number.isFinite(values[i]!)) {
+          // v - v is 0 for every finite v, NaN for NaN and the infinities.
+          if (values[i]! - values[i]! !== 0) {
             return this.refuse(pending, 'bad_input', `input '${info.name}' holds ${values[i]} at element ${i}; send finite numbers`);
           }
         }
       }
-      if (info.shape.length === 0) {
+      if (dims.length === 0) {
         key += `|${info.name}=${bytesKey(value.data)}`;
       } else {
-        if (rows === -1) rows = value.dims[0]!;
-        else if (plan.batchable && value.dims[0] !== rows) {
-          return this.refuse(pending, 'bad_input', `input '${info.name}' has ${value.dims[0]} rows but the other inputs have ${rows}; give every input the same batch size`);
+        if (rows === -1) rows = dims[0]!;
+        else if (plan.batchable && dims[0] !== rows) {
+          return this.refuse(pending, 'bad_input', `input '${info.name}' has ${dims[0]} rows but the other inputs have ${rows}; give every input the same batch size`);
         }
-        key += `|${info.name}:${value.dims.slice(1).join('x')}`;
+        // Symbolic dims past the first must agree within a batch.
+        for (let axis = 1; axis < dims.length; axis++) if (isAnyDim(info.shape[axis]!)) key += `|${info.name}.${axis}=${dims[axis]}`;
       }
       feeds.push(value);
     }

@@ -12,7 +12,8 @@ import { decodeRecordBody, encodeRecord, fastReplyHead, readHead, type ReplyHead
 
 /** Per direction: a tick's batch of a few hundred requests of a small model fits many times over. */
 export const inferenceRingBytes = 8 << 20;
-const spinPolls = 4_000;
+/** Polls of the reply ring per event-loop turn while a tick settles (kept short: the worker needs the other core). */
+const spinPolls = 500;
 const waitSliceMs = 1;
 
 export interface Reply {

@@ -123,8 +123,6 @@ const { toWorker, fromWorker } = workerData as { toWorker: SharedArrayBuffer; fr
 const commands = SabRing.attach(toWorker);
 const replies = SabRing.attach(fromWorker);
 const sessions = new Map<number, Loaded>();
-/** Polls of the ring before sleeping: about a millisecond here. */
-const spinPolls = (workerData as { spinPolls?: number }).spinPolls ?? 20_000;
 
 function sessionOptions(command: LoadCommand, provider: ProviderName): ort.InferenceSession.SessionOptions {
   return {
@@ -302,11 +300,9 @@ async function handle(record: Uint8Array): Promise<Uint8Array> {
 
 async function serve(): Promise<void> {
   for (;;) {
-    let record = commands.tryRead();
-    // A tick's next command usually follows within a millisecond: poll for it a while, so
-    // the thread stays warm (a thread woken from sleep runs its first inference several
-    // times slower), then sleep on the ring.
-    for (let poll = 0; record === null && poll < spinPolls; poll++) record = commands.tryRead();
+    const record = commands.tryRead();
+    // Idle: sleep on the ring. Polling for the next command instead (tried: up to ~1 ms)
+    // made ticks slower here: on 2 cores the polling thread takes time from the orchestrator.
     if (record === null) {
       commands.waitReadableSync();
       continue;
