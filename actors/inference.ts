@@ -617,6 +617,10 @@ export class InferenceActor implements KernelActor, TickParticipant {
       }
       pending.provider = provider;
       const id = pending.request!.id;
+      if (group.length === 1) {
+        pending.response = encodeInferResponse({ id, model, version: entry.version.sha256, outputs: mine, errorCode: 'none', error: '' });
+        continue;
+      }
       if (template === null || rows !== templateRows || !template.fits(mine)) {
         template = new ResponseTemplate({ id, model, version: entry.version.sha256, outputs: mine, errorCode: 'none', error: '' });
         templateRows = rows;

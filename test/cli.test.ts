@@ -39,8 +39,11 @@ describe('lockstep CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/format version 1, system 'market-demo', seed 7, level full/);
     expect(result.stdout).toMatch(/ticks 301, closed \(shutdown after 300 ticks\)/);
-    expect(result.stdout).toMatch(/actors 57, topics \d+/);
-    expect(result.stdout).toMatch(/created → initializing: 57/);
+    // 52 JS actors, 6 WASM agents (4 risk models, the sieve, the pilot) and the inference actor.
+    expect(result.stdout).toMatch(/actors 59, topics \d+/);
+    expect(result.stdout).toMatch(/created → initializing: 59/);
+    expect(result.stdout).toMatch(/models policy \(sha256 [0-9a-f]{12}…, 22769 bytes\); GPU not used/);
+    expect(result.stdout).toMatch(/inference answers \d+ \(0 logged whole, \d+ as digests\)/);
     expect(result.stdout).toMatch(/integrity: every record's CRC and hash chain verified; no torn tail/);
   });
 

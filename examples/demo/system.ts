@@ -1,6 +1,6 @@
 /**
- * The default demo: a small market of 51 JS actors, 6 WASM agents and the inference actor
- * over nine topics and five priority levels.
+ * The default demo: a small market of 52 JS actors, 6 WASM agents and the inference actor
+ * over ten topics and five priority levels.
  *
  *   feed (embedded inputs) ──market/prices──▶ traders ×40, market makers ×6, analysts ×2
  *   traders ──infer/policy (every tick)──▶ inference actor (ONNX Runtime, one batched run

@@ -39,6 +39,17 @@ export function inspectLog(log: ReadLogResult, path: string, eventsShown: number
     `  actors ${actors.size}, topics ${topics.size}, activations ${activations}`,
     `  messages delivered ${delivered}, inputs injected ${injected}, drops ${drops}`,
   ];
+  if (header.models.length > 0) {
+    const answers = log.ticks.flatMap((tick) => tick.inferences);
+    const whole = answers.filter((answer) => answer.response !== null).length;
+    const notes = [...new Set(answers.map((answer) => answer.note).filter((note) => note.length > 0))];
+    lines.push(
+      `  models ${header.models.map((model) => `${model.name} (sha256 ${model.sha256.slice(0, 12) || 'unreadable'}…, ${model.bytes} bytes)`).join(', ')}; ` +
+        `GPU ${header.gpu ? 'used' : 'not used'}`,
+      `  inference answers ${answers.length} (${whole} logged whole, ${answers.length - whole} as digests)`,
+      ...notes.slice(0, 5).map((note) => `    note: ${note}`),
+    );
+  }
   for (const [reason, count] of [...dropReasons].sort((a, b) => b[1] - a[1])) lines.push(`    dropped ${count}: ${reason}`);
   lines.push('  lifecycle transitions');
   for (const [key, count] of [...transitions].sort()) lines.push(`    ${key}: ${count}`);
