@@ -361,6 +361,9 @@ export class InferenceActor implements KernelActor, TickParticipant {
   private answer(tick: number): Promise<void> {
     const recorded = this.options.recorded?.(tick) ?? null;
     this.statefulSeen.clear();
+    // First, so that a worker that died since the last tick is replaced (and its models
+    // counted unloaded) before deciding what is loaded.
+    this.options.channel();
     const byModel = new Map<string, Pending[]>();
     for (const pending of this.requests) {
       if (pending.response !== null) continue;

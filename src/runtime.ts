@@ -284,9 +284,26 @@ export class Runtime {
     this.writer.writeHeader(this.header());
   }
 
+  /**
+   * The inference worker, started on first use. One that died (a crash in ONNX Runtime, a
+   * kill) is replaced here: its sessions are gone, so every model loads again at its next
+   * request. The answers of the run it died in were run_failed errors, which replay cannot
+   * reproduce (like a WASM worker's death, a nondeterministic fault).
+   */
   private inferenceChannel(): InferenceChannel {
+    const dead = this.channel?.deadReason ?? null;
+    if (dead !== null && !this.closed) {
+      this.logger.warn({ reason: dead }, 'the inference worker died; starting a new one');
+      this.inference?.manager.forgetSessions();
+      this.channel = null;
+    }
     this.channel ??= new InferenceChannel();
     return this.channel;
+  }
+
+  /** Kills the inference worker now (fault injection): runs in flight fail, the next request starts a new worker. */
+  async killInferenceWorker(): Promise<void> {
+    await this.channel?.kill();
   }
 
   /** The model manager's verbs: load, unload, what is loaded, cache stats. Throws ConfigError without models. */

@@ -325,6 +325,18 @@ describe('the model manager', () => {
     expect(events.map((event) => `${event.from} → ${event.to}`)).toEqual(['none → created', 'created → stopped']);
   });
 
+  it('replaces an inference worker that died between ticks: its models load again, answers go on', async () => {
+    const runtime = createRuntime(system('worker-death', policyOnly, { a: {} }));
+    await runtime.runAsync(4);
+    await runtime.killInferenceWorker();
+    await runtime.runAsync(4);
+    const answers = answersOf(runtime, 'a');
+    expect(answers.map((answer) => answer.response.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(answers.every((answer) => answer.response.errorCode === 'none')).toBe(true);
+    expect(runtime.snapshot().inference!.cache).toMatchObject({ loads: 2, misses: 2 });
+    await runtime.closeAsync();
+  });
+
   it('refuses a model file that changed since the run began', async () => {
     const copy = join(dir, 'changing.onnx');
     copyFileSync(policyPath, copy);

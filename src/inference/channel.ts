@@ -137,6 +137,11 @@ export class InferenceChannel {
     if (on) this.kick?.();
   }
 
+  /** Why the worker is gone (it exited or failed), or null while it runs. */
+  get deadReason(): string | null {
+    return this.dead;
+  }
+
   get outstanding(): number {
     return this.jobs.size;
   }

@@ -343,6 +343,12 @@ export class ModelManager {
     await this.channel().call(InferOp.unload, entry.slot, undefined);
   }
 
+  /** The worker that held the sessions is gone: nothing is loaded any more (metadata is kept). */
+  forgetSessions(): void {
+    for (const entry of this.entries.values()) entry.loaded = false;
+    this.stats.loadedBytes = 0;
+  }
+
   /** Hit rate of the cache over all requests' models so far (NaN before any). */
   get hitRate(): number {
     return this.stats.hits / (this.stats.hits + this.stats.misses);
