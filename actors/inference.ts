@@ -35,7 +35,6 @@ import {
   elementCount,
   encodeInferRequest,
   encodeInferResponse,
-  inferErrorCodes,
   tensorValues,
   type InferErrorCode,
   type InferRequestValue,
@@ -633,4 +632,3 @@ export class InferenceActor implements KernelActor, TickParticipant {
   }
 }
 
-export { inferErrorCodes };

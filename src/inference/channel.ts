@@ -5,7 +5,6 @@
  * otherwise awaited with Atomics.waitAsync.
  */
 import type { Worker } from 'node:worker_threads';
-import { ConfigError } from '../errors.ts';
 import { SabRing } from '../ring.ts';
 import { startWorker } from '../workers.ts';
 import { decodeRecordBody, encodeRecord, fastReplyHead, readHead, type ReplyHead } from './protocol.ts';
@@ -142,10 +141,6 @@ export class InferenceChannel {
     return this.dead;
   }
 
-  get outstanding(): number {
-    return this.jobs.size;
-  }
-
   async close(): Promise<void> {
     if (this.dead === null) this.dead = 'the inference worker was stopped';
     await this.worker.terminate();
@@ -156,9 +151,4 @@ export class InferenceChannel {
     await this.worker.terminate();
     await this.exited;
   }
-}
-
-export function assertChannel(channel: InferenceChannel | null): InferenceChannel {
-  if (channel === null) throw new ConfigError('the inference worker is not started; call runtime.start() or step the runtime first');
-  return channel;
 }

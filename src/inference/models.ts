@@ -14,7 +14,7 @@
  * requests), so the cache behaves the same in a replay.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { InferenceChannel } from './channel.ts';
@@ -353,9 +353,4 @@ export class ModelManager {
   get hitRate(): number {
     return this.stats.hits / (this.stats.hits + this.stats.misses);
   }
-}
-
-/** Reads an .onnx file's size without reading it (for config checks in tools). */
-export function modelFileBytes(path: string): number {
-  return statSync(path).size;
 }

@@ -15,6 +15,7 @@ import { InferRequest } from '../../schemas/generated/lockstep/tensor/infer-requ
 import { InferResponse } from '../../schemas/generated/lockstep/tensor/infer-response.ts';
 import { Tensor } from '../../schemas/generated/lockstep/tensor/tensor.ts';
 import { LockstepError } from '../errors.ts';
+import { readU32, writeU32 } from '../wasm/protocol.ts';
 
 export const dtypeCodes = { float32: 1, float64: 2, int32: 3, int64: 4, uint8: 5, int8: 6, bool: 7 } as const;
 export type DTypeName = keyof typeof dtypeCodes;
@@ -166,13 +167,6 @@ function writeTensors(builder: flatbuffers.Builder, values: readonly TensorValue
   builder.startVector(4, offsets.length, 4);
   for (let i = offsets.length - 1; i >= 0; i--) builder.addOffset(offsets[i]!);
   return builder.endVector();
-}
-
-function writeU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value;
-  bytes[at + 1] = value >>> 8;
-  bytes[at + 2] = value >>> 16;
-  bytes[at + 3] = value >>> 24;
 }
 
 function writeU16(bytes: Uint8Array, at: number, value: number): void {
@@ -356,9 +350,8 @@ class Reader {
   }
 
   u32(at: number, field: string): number {
-    const b = this.bytes;
-    if (!(at >= 0 && at + 4 <= b.length)) this.fail(`FlatBuffer: ${field} lies outside the ${b.length} bytes`);
-    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+    if (!(at >= 0 && at + 4 <= this.bytes.length)) this.fail(`FlatBuffer: ${field} lies outside the ${this.bytes.length} bytes`);
+    return readU32(this.bytes, at);
   }
 
   u16(at: number, field: string): number {
