@@ -243,6 +243,17 @@ export class InferenceActor implements KernelActor, TickParticipant {
     if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
   }
 
+  /**
+   * Forgets what the actor kept for `requester` (its recurrent states): called when the
+   * requester goes down, so a restarted incarnation starts from zeros, as it would from
+   * its own init. Lifecycle events are logged inputs of the run, so replay does the same.
+   */
+  forgetRequester(requester: number): void {
+    if (this.states.size === 0) return;
+    const suffix = `\u0000${requester}`;
+    for (const key of this.states.keys()) if (key.endsWith(suffix)) this.states.delete(key);
+  }
+
   // ── a tick ──────────────────────────────────────────────────────────────────────────
 
   activate(batch: readonly Envelope[]): number {

@@ -244,6 +244,7 @@ export class Kernel {
   private readonly participants: TickParticipant[] = [];
   private controlHandler: ControlHandler | null = null;
   private boundaryHandler: BoundaryHandler | null = null;
+  private lifecycleListener: ((actorId: number, to: string) => void) | null = null;
   private controlApplied = 0;
   private externalSeq = 0;
 
@@ -395,6 +396,12 @@ export class Kernel {
   /** Called by actors as their lifecycle moves; lands in the record of the tick under way (or the next). */
   recordLifecycle(actorId: number, from: string, to: string, detail: string): void {
     this.pendingLifecycle.push({ actor: actorId, from, to, detail });
+    this.lifecycleListener?.(actorId, to);
+  }
+
+  /** Told of every lifecycle transition as it is recorded (the inference actor drops a restarted requester's state). */
+  setLifecycleListener(listener: (actorId: number, to: string) => void): void {
+    this.lifecycleListener = listener;
   }
 
   /** Stops an actor: runs its stop hook, then drops its mail with a reason. */

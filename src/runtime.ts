@@ -222,6 +222,12 @@ export class Runtime {
       });
       actor.admitted(this.kernel.admit(actor, actor.subscriptions(), config.mailboxCapacity));
       this.kernel.addParticipant(actor);
+      // A requester that goes down, or restarts, loses its kept state: its next incarnation
+      // starts afresh (at 'restarting' too: a request it sent before going down may have been
+      // answered, to nobody, while it was down).
+      this.kernel.setLifecycleListener((id, to) => {
+        if (to === 'crashed' || to === 'stopped' || to === 'failed' || to === 'restarting') actor.forgetRequester(id);
+      });
       this.inference = { config, manager, actor };
     } else {
       // Nothing to start: the header is complete now.

@@ -18,6 +18,7 @@ import {
   encodeInferRequest,
   readLog,
   replay,
+  supervisor,
   tensor,
   tensorValues,
   type InferenceConfig,
@@ -25,6 +26,7 @@ import {
   type SystemDefinition,
   type TensorValue,
 } from '../src/index.ts';
+import { digestHex } from '../src/hash.ts';
 import { lowNoise, readWav16k, silence } from './fixtures/audio/wav.ts';
 import { askerWith, bitsOf, directSession, observation, policyPath, sileroPath, sileroSpec, speechClipPath, type AskerArgs, type AskerState } from './fixtures/inference.ts';
 
@@ -254,6 +256,32 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
     }
     await direct.release();
     await runtime.closeAsync();
+  });
+
+  it('forgets the state kept for a requester that crashes: its restarted incarnation starts from zeros', async () => {
+    const chunkOfSpeech = readWav16k(speechClipPath).slice(20 * chunk, 21 * chunk);
+    const same = () => [encodeInferRequest({ id: 0, inputs: [tensor('input', chunkOfSpeech, [1, chunk]), tensor('sr', new BigInt64Array([16000n]), [])] })];
+    const tree = supervisor({ strategy: 'one_for_one', intensity: 3, period: 20 }, [{ id: 'vad', start: askerWith({ topic: 'infer/vad', requests: same }) }]);
+    const runtime = createRuntime(defineSystem({ name: 'vad-restart', inference: { models: { vad: sileroSpec } }, setup: (b) => b.spawn(tree, { name: 'root' }) }));
+    await runtime.runAsync(4);
+    runtime.crashActor('root/vad');
+    await runtime.runAsync(4);
+    await runtime.closeAsync();
+    const records = readLog(runtime.logBytes()).ticks.flatMap((record) => record.inferences.map((inference) => ({ tick: record.tick, digest: digestHex(inference.digest.hi, inference.digest.lo) })));
+    // The same chunk every tick: from a fresh state the answer is the first one; as the state
+    // moves on, it is not. The crash at tick 5 forgets the state (tick 4's request, answered
+    // at 5 to nobody, starts from zeros), and so does the restart at 6: the new incarnation's
+    // first answer (tick 7) is the fresh one again, its second the second.
+    const [fresh, second, third] = records.map((record) => record.digest);
+    expect(new Set([fresh, second, third]).size).toBe(3);
+    expect(records).toEqual([
+      { tick: 2, digest: fresh },
+      { tick: 3, digest: second },
+      { tick: 4, digest: third },
+      { tick: 5, digest: fresh },
+      { tick: 7, digest: fresh },
+      { tick: 8, digest: second },
+    ]);
   });
 
   it('refuses a request that sends the state itself, and starts over on reset_state', async () => {
