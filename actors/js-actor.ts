@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { jsonEncode } from '../src/codec.ts';
 import type { Envelope, Message } from '../src/envelope.ts';
 import { ActorContractError, ConfigError } from '../src/errors.ts';
+import { checkKeys } from '../src/options.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type PublishResult } from '../src/kernel.ts';
 import { Random } from '../src/prng.ts';
 import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
@@ -66,6 +67,8 @@ export interface ActorDefinition<State = unknown, Args = unknown> extends ActorS
   readonly kind: 'js';
 }
 
+const actorSpecKeys: readonly string[] = ['name', 'subscribe', 'init', 'receive', 'step', 'stop'];
+
 /**
  * Declares an actor kind. Throws ConfigError when the spec is not one (a missing receive,
  * a name that is not a string...), before anything runs.
@@ -75,6 +78,7 @@ export function defineActor<State, Args = undefined>(spec: ActorSpec<State, Args
   if (typeof spec.name !== 'string' || spec.name.length === 0) {
     throw new ConfigError('defineActor: `name` must be a non-empty string');
   }
+  checkKeys(spec, actorSpecKeys, `defineActor '${spec.name}'`);
   for (const hook of ['init', 'receive'] as const) {
     if (typeof spec[hook] !== 'function') throw new ConfigError(`actor '${spec.name}': \`${hook}\` must be a function`);
   }

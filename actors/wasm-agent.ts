@@ -12,6 +12,7 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -20,30 +21,54 @@ import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../s
 import { inferTopicName, inferTopicOf, inferTopicPrefix, type PluginManifest } from '../src/wasm/manifest.ts';
 import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
 import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
-import { crashKindName } from '../src/wasm/protocol.ts';
-import { loadPluginFiles, type PluginSignature } from '../src/wasm/signing.ts';
+import { crashKindName, type CompiledModule } from '../src/wasm/protocol.ts';
+import { checkKeys } from '../src/options.ts';
+import { loadPluginFiles, verifyPluginDigest, type PluginSignature } from '../src/wasm/signing.ts';
 import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
 
-/** An admitted, metered and compiled agent module: what `spawn` takes for a WASM agent. */
+/**
+ * A checked, metered and compiled agent module: what `spawn` takes for a WASM agent. Whether
+ * it may run is the runtime's decision, not the loader's: a runtime verifies its signature
+ * against its own `trustedKeys` when the agent is spawned (ARCHITECTURE.md "WASM agents").
+ */
 export interface WasmAgentDefinition {
   readonly kind: 'wasm';
   readonly name: string;
   readonly manifest: PluginManifest;
-  readonly module: WebAssembly.Module;
+  /** The metered module, compiled (a `WebAssembly.Module`). */
+  readonly module: CompiledModule;
   /** sha256 of the module as signed (before metering). */
   readonly sha256: string;
-  /** The trusted key that signed it; null for an unsigned module admitted with allowUnsigned. */
+  /** The key its signature names (not yet verified: a runtime does that); null when unsigned. */
   readonly keyId: string | null;
+  /** Its detached signature (`<base>.sig`), null when unsigned. */
+  readonly signature: PluginSignature | null;
   readonly callDepthMax: number;
   /** The module's declared memory maximum, in 64 KiB pages. */
   readonly memoryPagesMax: number;
 }
 
-export interface LoadWasmAgentOptions extends Partial<AdmissionPolicy> {
+/**
+ * How `loadWasmAgent` checks and meters a module. Trust is not among them: trusted keys and
+ * `allowUnsigned` are set once, on the runtime that runs the agent (`createRuntime`,
+ * `replay`, `lockstep run --trust`).
+ */
+export interface LoadWasmAgentOptions {
+  /** Largest module accepted, in bytes (default 8 MiB). */
+  moduleBytesMax?: number;
+  /** Largest declared memory maximum accepted, in 64 KiB pages (default 256 = 16 MiB). */
+  memoryPagesMax?: number;
   /** Where metered modules are cached (in memory by default; a folder to persist them). */
   cache?: MeteredModuleCache;
+  /** Deepest call chain before the agent traps (default 1,000 frames). */
   callDepthMax?: number;
 }
+
+const loadOptionKeys = ['moduleBytesMax', 'memoryPagesMax', 'cache', 'callDepthMax'] as const;
+const trustMoved =
+  'trust is set once, on the runtime that runs the agent: createRuntime(system, { trustedKeys: [publicKeyPem] }) ' +
+  '(allowUnsigned: true for development), or lockstep run --trust <key.pub.pem>';
+const loadOptionAdvice = { trustedKeys: trustMoved, trustedKeysPem: trustMoved, allowUnsigned: trustMoved };
 
 /**
  * Metered modules are cached on disk across runs: metering needs binaryen, whose 15 MB
@@ -69,23 +94,27 @@ function privateCacheDirectory(): string | undefined {
   }
 }
 
-function definedFields<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
-}
-
 /**
- * Admits a plugin from raw parts, meters and compiles it. Throws AdmissionError (a
- * LockstepError naming the module and the rule) before anything of it runs.
+ * Checks a plugin from raw parts (every structural rule of admission, docs/abi.md), meters
+ * and compiles it. The signature is kept for the runtime to verify. Throws AdmissionError
+ * (a LockstepError naming the module and the rule) before anything of it runs, and
+ * ConfigError for an unknown option.
  */
 export async function wasmAgentFromParts(
   parts: { name: string; bytes: Uint8Array; manifest: PluginManifest; signature: PluginSignature | null },
   options: LoadWasmAgentOptions = {},
 ): Promise<WasmAgentDefinition> {
-  const { cache, callDepthMax, ...policy } = options;
-  // Defaults first: a caller that names only its trusted keys must still get every limit.
-  const admitted = admitPlugin(parts, { ...admissionPolicyDefaults, ...definedFields(policy) });
-  const depth = callDepthMax ?? callDepthMaxDefault;
-  const metered = await (cache ?? sharedCache).get(admitted.bytes, { callDepthMax: depth });
+  checkKeys(options, loadOptionKeys, `loading WASM agent '${parts.name}'`, { advice: loadOptionAdvice });
+  const policy: AdmissionPolicy = {
+    ...admissionPolicyDefaults,
+    moduleBytesMax: options.moduleBytesMax ?? admissionPolicyDefaults.moduleBytesMax,
+    memoryPagesMax: options.memoryPagesMax ?? admissionPolicyDefaults.memoryPagesMax,
+    // The signature step is the runtime's (assertTrusted); every structural step runs here.
+    allowUnsigned: true,
+  };
+  const admitted = admitPlugin(parts, policy);
+  const depth = options.callDepthMax ?? callDepthMaxDefault;
+  const metered = await (options.cache ?? sharedCache).get(admitted.bytes, { callDepthMax: depth });
   const module = await WebAssembly.compile(metered.bytes);
   const definition: WasmAgentDefinition = Object.freeze({
     kind: 'wasm' as const,
@@ -93,27 +122,54 @@ export async function wasmAgentFromParts(
     manifest: admitted.manifest,
     module,
     sha256: admitted.sha256,
-    keyId: admitted.keyId,
+    keyId: parts.signature?.keyId ?? null,
+    signature: parts.signature === null ? null : Object.freeze({ ...parts.signature }),
     callDepthMax: depth,
     memoryPagesMax: admitted.memoryPagesMax,
   });
-  admittedDefinitions.add(definition);
+  loadedDefinitions.set(definition, parts.name);
   return definition;
 }
 
 /**
- * Definitions this module made after admission and metering. A look-alike object (any
- * module, any keyId) is refused at spawn: trust is never taken from a field anyone can set.
+ * Definitions this module made after admission and metering, with the file name they were
+ * loaded from. A look-alike object (any module, any signature) is refused at spawn: what runs
+ * is always what was checked.
  */
-const admittedDefinitions = new WeakSet<WasmAgentDefinition>();
+const loadedDefinitions = new WeakMap<WasmAgentDefinition, string>();
 
 /**
- * Loads `<path>.wasm` with its `<base>.manifest.json` and `<base>.sig`, admits it against
- * `options` (trusted keys, limits, allowUnsigned), meters and compiles it.
+ * Loads `<path>.wasm` with its `<base>.manifest.json` and `<base>.sig`, checks it against
+ * every structural rule of admission, meters and compiles it. A runtime checks its
+ * signature against its trusted keys when it spawns it.
  */
 export async function loadWasmAgent(path: string | URL, options: LoadWasmAgentOptions = {}): Promise<WasmAgentDefinition> {
-  const files = loadPluginFiles(typeof path === 'string' ? path : path.pathname);
+  const files = loadPluginFiles(typeof path === 'string' ? path : fileURLToPath(path));
   return wasmAgentFromParts(files, options);
+}
+
+/** Whom a runtime trusts to run WASM agents. */
+export interface AgentTrust {
+  /** Ed25519 public keys (PEM) whose signatures are accepted. */
+  readonly trustedKeysPem: readonly string[];
+  /** Development only: run agents without checking their signatures at all. */
+  readonly allowUnsigned: boolean;
+}
+
+/**
+ * Takes an agent definition and a runtime's trust. Returns nothing when the definition was
+ * made by loadWasmAgent/wasmAgentFromParts and its signature verifies against a trusted key
+ * (or the runtime allows unsigned agents). Throws ConfigError for a look-alike definition and
+ * AdmissionError `admission_unsigned`, `admission_untrusted` or `admission_signature`
+ * otherwise.
+ */
+export function assertTrusted(definition: WasmAgentDefinition, trust: AgentTrust): void {
+  const file = loadedDefinitions.get(definition);
+  if (file === undefined) {
+    throw new ConfigError(`agent definition '${String(definition?.name)}' was not made by loadWasmAgent/wasmAgentFromParts; load the module through them`);
+  }
+  if (trust.allowUnsigned) return;
+  verifyPluginDigest(definition.sha256, definition.manifest, definition.signature, trust.trustedKeysPem, `'${file}'`);
 }
 
 export interface CrashInfo {
@@ -452,22 +508,3 @@ function describeTopic(kernel: Kernel, id: number): string {
   }
 }
 
-/** Runtime-level check that a definition was signed by a key this runtime trusts. */
-export function assertTrusted(definition: WasmAgentDefinition, trustedKeyIds: ReadonlySet<string>, allowUnsigned: boolean): void {
-  if (!admittedDefinitions.has(definition)) {
-    throw new ConfigError(`agent definition '${definition.name}' was not made by loadWasmAgent/wasmAgentFromParts; load the module through admission`);
-  }
-  if (definition.keyId === null) {
-    if (!allowUnsigned) {
-      throw new ConfigError(
-        `agent module '${definition.name}' is unsigned; sign it (lockstep sign) or, for development only, create the runtime with allowUnsigned: true`,
-      );
-    }
-    return;
-  }
-  if (!trustedKeyIds.has(definition.keyId)) {
-    throw new ConfigError(
-      `agent module '${definition.name}' is signed by key ${definition.keyId}, which this runtime does not trust; add its public key to the runtime's trustedKeys`,
-    );
-  }
-}

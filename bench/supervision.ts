@@ -61,7 +61,7 @@ const agentFile = (name: string) => fileURLToPath(new URL(`../actors/agents/buil
 let counterAgent: Promise<WasmAgentDefinition> | null = null;
 /** The committed, signed counter agent (subscribes `numbers`, publishes `counts`). */
 function counter(): Promise<WasmAgentDefinition> {
-  counterAgent ??= loadWasmAgent(agentFile('counter'), { trustedKeysPem: trustedKeys });
+  counterAgent ??= loadWasmAgent(agentFile('counter'));
   return counterAgent;
 }
 

@@ -34,7 +34,7 @@ function manifest(name: string, publish: string[], subscribe: string[]): PluginM
 }
 
 async function agent(name: string, source: string, publish: string[], subscribe: string[]): Promise<WasmAgentDefinition> {
-  return wasmAgentFromParts({ name: `${name}.wasm`, bytes: assemble(source), manifest: manifest(name, publish, subscribe), signature: null }, { allowUnsigned: true });
+  return wasmAgentFromParts({ name: `${name}.wasm`, bytes: assemble(source), manifest: manifest(name, publish, subscribe), signature: null });
 }
 
 function percentile(samples: Float64Array, q: number): number {

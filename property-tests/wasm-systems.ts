@@ -236,7 +236,7 @@ export function loadWasmDefinitions(options: { meteredCacheDirectory?: string } 
   let loading = definitionsLoading.get(directory);
   if (loading === undefined) {
     const cache = directory === '' ? undefined : new MeteredModuleCache({ directory });
-    loading = Promise.all(wasmKinds.map((kind) => loadWasmAgent(agentPath(kind), { trustedKeysPem: [devPublicKeyPem], cache }))).then(
+    loading = Promise.all(wasmKinds.map((kind) => loadWasmAgent(agentPath(kind), { cache }))).then(
       (loaded) => Object.fromEntries(wasmKinds.map((kind, i) => [kind, loaded[i]!])) as WasmDefinitions,
     );
     definitionsLoading.set(directory, loading);

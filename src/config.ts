@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.ts';
+import { checkKeys } from './options.ts';
 import type { LogLevel } from './log/types.ts';
 
 /** Everything that changes what a run does; it is written to the log header. */
@@ -33,11 +34,9 @@ export function resolveConfig(...layers: (Partial<RuntimeConfig> | undefined)[])
   const config: RuntimeConfig = { ...configDefaults };
   for (const layer of layers) {
     if (layer === undefined) continue;
+    checkKeys(layer, Object.keys(configDefaults), 'runtime config', { noun: 'field' });
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
-      if (!(key in configDefaults)) {
-        throw new ConfigError(`unknown runtime config field '${key}'; known: ${Object.keys(configDefaults).join(', ')}`);
-      }
       (config as unknown as Record<string, unknown>)[key] = value;
     }
   }

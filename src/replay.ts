@@ -10,6 +10,7 @@
 import { resolveConfig, type RuntimeConfig } from './config.ts';
 import { compareRecords, firstEnvelopeDifference, type Divergence } from './divergence.ts';
 import { ConfigError, ReplayDivergenceError } from './errors.ts';
+import { checkKeys } from './options.ts';
 import { readLog } from './log/reader.ts';
 import type { InferenceRecord, TickRecord } from './log/types.ts';
 import { isShutdownRecord } from './kernel.ts';
@@ -19,13 +20,16 @@ import type { SystemDefinition } from './system.ts';
 export interface ReplayOptions {
   /** Worker threads for WASM agents; the result must not depend on it. */
   workers?: number;
-  /** Public keys (PEM) the system's WASM agents may be signed with. */
+  /** Public keys (PEM) the system's WASM agents may be signed with (as createRuntime's). */
   trustedKeys?: readonly string[];
+  /** Development only: run WASM agents without checking their signatures. */
   allowUnsigned?: boolean;
   /** Called every `progressEvery` ticks. */
   onProgress?: (tick: number, total: number) => void;
   progressEvery?: number;
 }
+
+const replayOptionKeys: readonly string[] = ['workers', 'trustedKeys', 'allowUnsigned', 'onProgress', 'progressEvery'];
 
 export interface ReplayReport {
   ticks: number;
@@ -48,6 +52,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * when the log was recorded from another system.
  */
 export async function replay(log: string | Uint8Array, system: SystemDefinition, options: ReplayOptions = {}): Promise<ReplayReport> {
+  checkKeys(options, replayOptionKeys, 'replay options');
   const recorded = readLog(log);
   const header = recorded.header;
   if (header.systemName !== system.name) {

@@ -6,12 +6,12 @@ import { pino, type Logger } from 'pino';
 import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
 import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
 import { Supervision, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
-import { WasmAgentActor, WasmHost, assertTrusted, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import { WasmAgentActor, WasmHost, assertTrusted, type AgentTrust, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { InferenceActor } from '../actors/inference.ts';
 import { InferenceChannel } from './inference/channel.ts';
 import { ModelManager, loadModelRegistry, resolveInferenceConfig, type InferenceConfig, type ModelCacheStats, type ResolvedInference } from './inference/models.ts';
 import { jsonEncode } from './codec.ts';
-import { canonicalConfigJson, resolveConfig, type RuntimeConfig } from './config.ts';
+import { canonicalConfigJson, configDefaults, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
 import { checkFaultPlan, malformedBytes, type FaultPlan } from './faults.ts';
 import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
@@ -20,6 +20,7 @@ import { LOG_FORMAT_VERSION, type InferenceRecord, type LogHeader, type TickReco
 import { Random } from './prng.ts';
 import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
 import { lockstepVersion } from './version.ts';
+import { checkKeys } from './options.ts';
 import { publicKeyId } from './wasm/signing.ts';
 
 export interface RuntimeOptions extends Partial<RuntimeConfig> {
@@ -42,9 +43,12 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
    * the same log whatever the worker count.
    */
   workers?: number;
-  /** Public keys (PEM) whose signatures this runtime accepts on WASM agent modules. */
+  /**
+   * Public keys (Ed25519, PEM) whose signatures this runtime accepts on WASM agents. This is
+   * the one place trust is set: every agent is checked against it when it is spawned.
+   */
   trustedKeys?: readonly string[];
-  /** Development only: accept unsigned WASM agent modules. Off by default. */
+  /** Development only: run WASM agents without checking their signatures. Off by default. */
   allowUnsigned?: boolean;
   /** Wall-clock last resort for a worker that stops answering (a logged, nondeterministic fault). */
   watchdogMs?: number;
@@ -90,6 +94,14 @@ export interface ModelsHandle {
 
 /** Default worker threads for WASM agents. */
 export const workersDefault = 2;
+
+/** Every key `createRuntime` reads: its own options and the run config's fields. */
+const runtimeOptionKeys: readonly string[] = [
+  ...Object.keys(configDefaults),
+  'log', 'logger', 'embeddedInputs', 'onRecord', 'workers', 'trustedKeys', 'allowUnsigned', 'watchdogMs', 'spareWorkers', 'faults', 'inference', 'recordedInference',
+];
+const spawnOptionKeys: readonly string[] = ['name', 'args', 'priority', 'mailboxCapacity'];
+const runOptionKeys: readonly string[] = ['onProgress', 'progressEvery'];
 
 
 export interface InjectOptions {
@@ -144,8 +156,9 @@ export class Runtime {
   private readonly jsActors = new Map<string, JsActor<unknown, unknown>>();
   private readonly wasmActors = new Map<string, WasmAgentActor>();
   private readonly wasm: WasmHost;
-  private readonly trustedKeyIds: ReadonlySet<string>;
-  private readonly allowUnsigned: boolean;
+  private readonly trust: AgentTrust;
+  /** Definitions whose signature this runtime has verified (a restart does not verify again). */
+  private readonly trustedDefinitions = new WeakSet<WasmAgentDefinition>();
   private readonly kindCounts = new Map<string, number>();
   private readonly inputRandom: Random;
   private readonly embeddedInputs: boolean;
@@ -167,6 +180,7 @@ export class Runtime {
    * Throws ConfigError for a bad config or system definition.
    */
   constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
+    checkKeys(options ?? {}, runtimeOptionKeys, 'createRuntime options');
     const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, inference, recordedInference, ...overrides } =
       options;
     this.system = system;
@@ -181,8 +195,10 @@ export class Runtime {
       payloadBytesMax: this.config.payloadBytesMax,
       level: this.config.level,
     });
-    this.trustedKeyIds = new Set((trustedKeys ?? []).map((pem) => publicKeyId(pem)));
-    this.allowUnsigned = allowUnsigned ?? false;
+    // Each key is checked now (ConfigError for one that is not an Ed25519 public key PEM),
+    // not at the first agent that needs it.
+    for (const pem of trustedKeys ?? []) publicKeyId(pem);
+    this.trust = Object.freeze({ trustedKeysPem: Object.freeze([...(trustedKeys ?? [])]), allowUnsigned: allowUnsigned ?? false });
     this.wasm = new WasmHost(this.kernel, {
       workers: workers ?? workersDefault,
       seed: this.config.seed,
@@ -241,6 +257,7 @@ export class Runtime {
       spawn: (definition, spawnOptions) => this.spawn(definition, spawnOptions),
       declareTopic: (name) => this.kernel.declareTopic(name),
       register: (definition) => {
+        this.assertTreeTrusted(definition);
         this.supervision.register(definition);
       },
     };
@@ -347,7 +364,10 @@ export class Runtime {
    */
   spawn<State, Args>(definition: ActorDefinition<State, Args> | WasmAgentDefinition | SupervisorSpec, options: SpawnOptions<Args> = {}): number {
     this.assertOpen('spawn');
+    checkKeys(options ?? {}, spawnOptionKeys, `spawn '${String((definition as { name?: unknown })?.name ?? 'supervisor')}'`);
     if (isSupervisorSpec(definition)) {
+      // Every WASM agent of the tree is checked now, not when a restart or startChild needs it.
+      this.assertTreeTrusted(definition);
       const resolved = this.resolveSpawn('supervisor', options);
       return this.supervision.startTree(definition, resolved.name, resolved.priority);
     }
@@ -373,8 +393,22 @@ export class Runtime {
     return actor;
   }
 
+  /** Checks trust for a WASM agent, once per definition per runtime. Throws AdmissionError or ConfigError. */
+  private assertAgentTrusted(definition: WasmAgentDefinition): void {
+    if (this.trustedDefinitions.has(definition)) return;
+    assertTrusted(definition, this.trust);
+    this.trustedDefinitions.add(definition);
+  }
+
+  /** `assertAgentTrusted` for every WASM agent a start names, nested trees included. */
+  private assertTreeTrusted(start: ChildSpec['start']): void {
+    if (start === null || typeof start !== 'object') return;
+    if (start.kind === 'wasm') this.assertAgentTrusted(start);
+    else if (start.kind === 'supervisor') for (const child of start.children) this.assertTreeTrusted(child.start);
+  }
+
   private spawnWasm<Args>(definition: WasmAgentDefinition, options: SpawnOptions<Args>): WasmAgentActor {
-    assertTrusted(definition, this.trustedKeyIds, this.allowUnsigned);
+    this.assertAgentTrusted(definition);
     for (const model of definition.manifest.capabilities.models) {
       const registered = this.inference?.manager.names() ?? [];
       if (!registered.includes(model)) {
@@ -521,6 +555,7 @@ export class Runtime {
   /** Runs `ticks` ticks (JS actors only; see `runAsync`). `onProgress` is called every `progressEvery` ticks. */
   run(ticks: number, options: RunOptions = {}): RunSummary {
     assertTicks(ticks);
+    checkKeys(options, runOptionKeys, 'run options');
     const every = options.progressEvery ?? 1000;
     for (let i = 0; i < ticks; i++) {
       this.step();
@@ -532,6 +567,7 @@ export class Runtime {
   /** Runs `ticks` ticks of any system, JS actors and WASM agents alike. */
   async runAsync(ticks: number, options: RunOptions = {}): Promise<RunSummary> {
     assertTicks(ticks);
+    checkKeys(options, runOptionKeys, 'runAsync options');
     const every = options.progressEvery ?? 1000;
     for (let i = 0; i < ticks; i++) {
       await this.stepAsync();

@@ -9,6 +9,7 @@ import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import type { SupervisorSpec } from '../supervisors/spec.ts';
 import type { InferenceConfig } from './inference/models.ts';
 import { ConfigError } from './errors.ts';
+import { checkKeys } from './options.ts';
 import type { Random } from './prng.ts';
 import type { RuntimeConfig } from './config.ts';
 
@@ -64,6 +65,8 @@ export interface SystemDefinition {
   inputs?(tick: number, random: Random): readonly InputRequest[] | void;
 }
 
+const systemKeys: readonly string[] = ['name', 'topics', 'config', 'ticks', 'inference', 'setup', 'inputs'];
+
 /** Checks a system definition's shape; throws ConfigError naming the problem. */
 export function defineSystem(definition: SystemDefinition): SystemDefinition {
   if (definition === null || typeof definition !== 'object') {
@@ -72,6 +75,7 @@ export function defineSystem(definition: SystemDefinition): SystemDefinition {
   if (typeof definition.name !== 'string' || definition.name.length === 0) {
     throw new ConfigError('defineSystem: `name` must be a non-empty string');
   }
+  checkKeys(definition, systemKeys, `defineSystem '${definition.name}'`);
   if (typeof definition.setup !== 'function') {
     throw new ConfigError(`system '${definition.name}': \`setup(builder)\` must be a function that spawns the actors`);
   }

@@ -6,6 +6,7 @@
 import type { ActorDefinition } from '../actors/js-actor.ts';
 import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { SupervisorError } from '../src/errors.ts';
+import { checkKeys } from '../src/options.ts';
 
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 export const strategies: readonly Strategy[] = ['one_for_one', 'one_for_all', 'rest_for_one', 'simple_one_for_one'];
@@ -107,10 +108,7 @@ function isNonNegativeInteger(value: unknown): value is number {
  */
 export function supervisor(flags: SupervisorFlags, children: readonly ChildSpec[]): SupervisorSpec {
   if (flags === null || typeof flags !== 'object') invalid('supervisor(flags, children): flags must be an object { strategy, intensity, period }');
-  const known = new Set(['strategy', 'intensity', 'period', 'backoff']);
-  for (const key of Object.keys(flags)) {
-    if (!known.has(key)) invalid(`supervisor flags: unknown field '${key}'; known: strategy, intensity, period, backoff`);
-  }
+  checkKeys(flags, ['strategy', 'intensity', 'period', 'backoff'], 'supervisor flags', { fail: invalid, noun: 'field' });
   if (!strategies.includes(flags.strategy)) {
     invalid(`supervisor flags: unknown strategy ${JSON.stringify(flags.strategy)}; use one of ${strategies.join(', ')}`);
   }
@@ -120,6 +118,8 @@ export function supervisor(flags: SupervisorFlags, children: readonly ChildSpec[
   if (!(isNonNegativeInteger(period) && period >= 1)) invalid(`supervisor flags: period must be an integer >= 1 (ticks), got ${String(period)}`);
   let backoff: Required<Backoff> | null = null;
   if (flags.backoff !== undefined) {
+    if (flags.backoff === null || typeof flags.backoff !== 'object') invalid('supervisor flags: backoff must be an object { initial, max, factor }');
+    checkKeys(flags.backoff, ['initial', 'max', 'factor'], 'supervisor flags: backoff', { fail: invalid, noun: 'field' });
     const { initial, max, factor = 2 } = flags.backoff;
     if (!(isNonNegativeInteger(initial) && initial >= 1)) invalid(`supervisor flags: backoff.initial must be an integer >= 1 (ticks), got ${String(initial)}`);
     if (!(isNonNegativeInteger(max) && max >= initial)) invalid(`supervisor flags: backoff.max must be an integer >= backoff.initial, got ${String(max)}`);
@@ -154,10 +154,7 @@ const madeSpecs = new WeakSet<object>();
 /** Checks one child spec (for `supervisor` and `startChild`) and fills in its defaults. */
 export function resolveChildSpec(child: ChildSpec, parent?: SupervisorSpec): ResolvedChildSpec {
   if (child === null || typeof child !== 'object') invalid('a child spec must be an object { id, start, restart, shutdown }');
-  const known = new Set(['id', 'start', 'args', 'priority', 'mailboxCapacity', 'restart', 'shutdown']);
-  for (const key of Object.keys(child)) {
-    if (!known.has(key)) invalid(`child spec '${String(child.id)}': unknown field '${key}'; known: ${[...known].join(', ')}`);
-  }
+  checkKeys(child, ['id', 'start', 'args', 'priority', 'mailboxCapacity', 'restart', 'shutdown'], `child spec '${String(child.id)}'`, { fail: invalid, noun: 'field' });
   if (typeof child.id !== 'string' || child.id.length === 0 || /[/\s]/.test(child.id)) {
     invalid(`child spec id must be a non-empty string without '/' or spaces, got ${JSON.stringify(child.id)}`);
   }

@@ -86,7 +86,7 @@ describe('lockstep CLI', () => {
 
     const untrusted = await lockstep('run', demo, '--ticks', '1', '--log', join(dir, 'u.log'));
     expect(untrusted.code).toBe(2);
-    expect(untrusted.stderr).toMatch(/signed by key [0-9a-f]{16}, which this runtime does not trust/);
+    expect(untrusted.stderr).toMatch(/signed by key [0-9a-f]{16}, which is not trusted here \(trusted: none\); .*lockstep run --trust <pub.pem>/);
 
     const badLevel = await lockstep('run', demo, '--level', 'verbose', '--log', join(dir, 'x.log'));
     expect(badLevel.stderr).toMatch(/--level must be digest or full/);

@@ -232,7 +232,7 @@ describe('faults at run time', () => {
   });
 
   it('every fault is an input of its tick in the log, and replay without the plan reproduces the run', async () => {
-    const counter = await loadWasmAgent(fileURLToPath(new URL('../actors/agents/build/counter.wasm', import.meta.url)), { trustedKeysPem: [devKey] });
+    const counter = await loadWasmAgent(fileURLToPath(new URL('../actors/agents/build/counter.wasm', import.meta.url)));
     const tree = supervisor({ strategy: 'one_for_one', intensity: 10, period: 10 }, [
       { id: 'ticker', start: ticker },
       { id: 'tally', start: tally },

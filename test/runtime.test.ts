@@ -359,7 +359,7 @@ describe('bad input', () => {
       ),
     ).toThrow(/an actor named 'twin' already exists/);
     expect(() => createRuntime(system(() => {}), { seed: -1 })).toThrow(/seed must be an integer/);
-    expect(() => createRuntime(system(() => {}), { bogus: 1 } as never)).toThrow(/unknown runtime config field 'bogus'/);
+    expect(() => createRuntime(system(() => {}), { bogus: 1 } as never)).toThrow(/createRuntime options: unknown option 'bogus'; known options: seed, /);
   });
 });
 

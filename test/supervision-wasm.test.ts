@@ -36,7 +36,7 @@ import { wat } from './fixtures/wat.ts';
 const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');
 const devPrivateKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.key.pem', import.meta.url)), 'utf8');
 const built = (name: string) =>
-  loadWasmAgent(fileURLToPath(new URL(`../actors/agents/build/${name}.wasm`, import.meta.url)), { trustedKeysPem: [devKey] });
+  loadWasmAgent(fileURLToPath(new URL(`../actors/agents/build/${name}.wasm`, import.meta.url)));
 
 /** A payload whose first byte is this makes a heartbeat (JS or WASM) crash on receipt. */
 const poison = 0xdd;
@@ -83,7 +83,7 @@ const heartbeatManifest: PluginManifest = {
 async function heartbeatAgent(): Promise<WasmAgentDefinition> {
   const bytes = wat(heartbeatWat);
   const signature = signPlugin(bytes, heartbeatManifest, devPrivateKey);
-  return wasmAgentFromParts({ name: 'heartbeat.wasm', bytes, manifest: heartbeatManifest, signature }, { trustedKeysPem: [devKey] });
+  return wasmAgentFromParts({ name: 'heartbeat.wasm', bytes, manifest: heartbeatManifest, signature });
 }
 
 const u32 = (value: number) => new Uint8Array(new Uint32Array([value]).buffer);

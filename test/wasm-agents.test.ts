@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadWasmAgent, wasmAgentFromParts, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
-import { createRuntime, defineActor, defineSystem, readLog, type Runtime, type SystemBuilder } from '../src/index.ts';
+import { createRuntime, defineActor, defineSystem, generateKeyPair, readLog, replay, supervisor, type Runtime, type SystemBuilder } from '../src/index.ts';
+import { loadPluginFiles } from '../src/wasm/signing.ts';
 import { wat } from './fixtures/wat.ts';
 
 const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');
 const agentPath = (name: string) => fileURLToPath(new URL(`../actors/agents/build/${name}.wasm`, import.meta.url));
-const load = (name: string) => loadWasmAgent(agentPath(name), { trustedKeysPem: [devKey] });
+const load = (name: string) => loadWasmAgent(agentPath(name));
 const u32 = (value: number) => new Uint8Array(new Uint32Array([value]).buffer);
 const readU32 = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
 
@@ -131,7 +132,7 @@ describe('WASM agents on the worker pool', () => {
         (call $publish (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 0)))
       (func (export "agent_shutdown") (result i32) i32.const 0))`);
     const manifest = { name: 'sneaky', version: '1.0.0', abi: 1 as const, capabilities: { publish: ['allowed'], subscribe: [], models: [] }, limits: { fuelPerStep: 10_000, memoryPages: 1 } };
-    const sneaky = await wasmAgentFromParts({ name: 'sneaky.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
+    const sneaky = await wasmAgentFromParts({ name: 'sneaky.wasm', bytes, manifest, signature: null });
     const runtime = start((s) => s.spawn(sneaky, { name: 'sneaky' }), { allowUnsigned: true });
     await runtime.runAsync(3);
     const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
@@ -170,7 +171,7 @@ describe('WASM agents on the worker pool', () => {
   it('refuses to spawn a module signed by a key the runtime does not trust', async () => {
     const counter = await load('counter');
     const system = defineSystem({ name: 'untrusted', setup: (s) => s.spawn(counter, { name: 'c' }) });
-    expect(() => createRuntime(system)).toThrow(/signed by key [0-9a-f]{16}, which this runtime does not trust; add its public key to the runtime's trustedKeys/);
+    expect(() => createRuntime(system)).toThrow(/module 'counter.wasm' is signed by key [0-9a-f]{16}, which is not trusted here \(trusted: none\); if you trust its owner, add that key's public PEM to the runtime's trustedKeys/);
   });
 
   it('needs stepAsync for a system with WASM agents, and says so', async () => {
@@ -198,7 +199,7 @@ describe('the wall-clock watchdog', () => {
         i32.const 0)
       (func (export "agent_shutdown") (result i32) i32.const 0))`);
     const manifest = { name: 'marathon', version: '1.0.0', abi: 1 as const, capabilities: { publish: [], subscribe: [], models: [] }, limits: { fuelPerStep: 2 ** 52, memoryPages: 1 } };
-    const marathon = await wasmAgentFromParts({ name: 'marathon.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
+    const marathon = await wasmAgentFromParts({ name: 'marathon.wasm', bytes, manifest, signature: null });
     const counter = await load('counter');
     const runtime = createRuntime(
       defineSystem({
@@ -277,7 +278,7 @@ describe('hostile agents (security review)', () => {
 
   it('a publish to a topic id that does not exist is refused and logged; the runtime goes on', async () => {
     const bytes = wat(agentWat('(drop (call $publish (i32.const 12345) (i32.const 0) (i32.const 0) (i32.const 0))) i32.const 0'));
-    const hostile = await wasmAgentFromParts({ name: 'hostile.wasm', bytes, manifest: manifest(), signature: null }, { allowUnsigned: true });
+    const hostile = await wasmAgentFromParts({ name: 'hostile.wasm', bytes, manifest: manifest(), signature: null });
     const runtime = start((s) => s.spawn(hostile, { name: 'hostile' }), { allowUnsigned: true });
     await runtime.runAsync(3);
     await runtime.closeAsync();
@@ -286,9 +287,9 @@ describe('hostile agents (security review)', () => {
     expect(runtime.snapshot().actors[0]?.lifecycle).toBe('stopped');
   });
 
-  it('applies the default memory limit when the caller gives only trusted keys', async () => {
+  it('applies the default memory limit when the caller gives no limits', async () => {
     const bytes = wat(agentWat('i32.const 0', '(memory (export "memory") 1 65536)'));
-    await expect(wasmAgentFromParts({ name: 'greedy.wasm', bytes, manifest: manifest(1), signature: null }, { allowUnsigned: true })).rejects.toThrow(
+    await expect(wasmAgentFromParts({ name: 'greedy.wasm', bytes, manifest: manifest(1), signature: null })).rejects.toThrow(
       /memory maximum|memory/,
     );
   });
@@ -303,7 +304,7 @@ describe('hostile agents (security review)', () => {
     const evil = wat(agentWat('(loop $forever (br $forever)) i32.const 0'));
     writeFileSync(join(directory, `${MeteredModuleCache.keyOf(sha256Hex(benign), callDepthMaxDefault)}.wasm`), evil);
     const cache = new MeteredModuleCache({ directory });
-    const definition = await wasmAgentFromParts({ name: 'benign.wasm', bytes: benign, manifest: manifest(), signature: null }, { allowUnsigned: true, cache });
+    const definition = await wasmAgentFromParts({ name: 'benign.wasm', bytes: benign, manifest: manifest(), signature: null }, { cache });
     expect(cache.stats.diskHits).toBe(0);
     expect(WebAssembly.Module.exports(definition.module).map((e) => e.name)).toContain('lockstep_fuel');
   });
@@ -315,5 +316,75 @@ describe('trust', () => {
     const forged = { ...counter, module: (await load('spinner')).module };
     const system = defineSystem({ name: 'forged', setup: (s) => s.spawn(forged, { name: 'forged' }) });
     expect(() => createRuntime(system, { trustedKeys: [devKey] })).toThrow(/was not made by loadWasmAgent\/wasmAgentFromParts/);
+  });
+
+  it("is the runtime's: one loaded agent runs where its key is trusted and is refused where it is not", async () => {
+    const counter = await load('counter');
+    const system = defineSystem({ name: 'trust-once', setup: (s) => s.spawn(counter, { name: 'c' }) });
+    const refused = (options: Parameters<typeof createRuntime>[1]) => {
+      try {
+        createRuntime(system, options);
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+      return 'created';
+    };
+    expect(refused({})).toBe('admission_untrusted');
+    expect(refused({ trustedKeys: [generateKeyPair().publicKeyPem] })).toBe('admission_untrusted');
+    const runtime = createRuntime(system, { trustedKeys: [devKey], level: 'full' });
+    runtimes.push(runtime);
+    await runtime.runAsync(2);
+    await runtime.closeAsync();
+    // Replay checks with its own trust too.
+    await expect(replay(runtime.logBytes(), system)).rejects.toThrow(/signed by key b38cca2f29653abe, which is not trusted here/);
+    expect((await replay(runtime.logBytes(), system, { trustedKeys: [devKey] })).bitExact).toBe(true);
+  });
+
+  it('allowUnsigned runs an unsigned agent; without it the runtime refuses it, naming the file', async () => {
+    const counter = await load('counter');
+    const files = loadPluginFiles(agentPath('counter'));
+    const unsigned = await wasmAgentFromParts({ ...files, signature: null });
+    expect(unsigned.keyId).toBeNull();
+    const system = defineSystem({ name: 'unsigned', setup: (s) => s.spawn(unsigned, { name: 'c' }) });
+    expect(() => createRuntime(system, { trustedKeys: [devKey] })).toThrow(/module 'counter.wasm' is not signed; sign it with 'lockstep sign/);
+    const runtime = createRuntime(system, { allowUnsigned: true });
+    runtimes.push(runtime);
+    await runtime.runAsync(2);
+    expect(runtime.snapshot().actors[0]?.lifecycle).toBe('running');
+    expect(counter.keyId).toBe('b38cca2f29653abe');
+  });
+
+  it("refuses a module whose bytes are not the ones its signature covers, at spawn", async () => {
+    const pong = loadPluginFiles(agentPath('pong'));
+    const ping = loadPluginFiles(agentPath('ping'));
+    // ping's bytes with pong's manifest and signature: structurally a fine agent.
+    const swapped = await wasmAgentFromParts({ ...pong, bytes: ping.bytes, name: 'swapped.wasm' });
+    const system = defineSystem({ name: 'swapped', setup: (s) => s.spawn(swapped, { name: 'swapped' }) });
+    expect(() => createRuntime(system, { trustedKeys: [devKey] })).toThrow(
+      /module 'swapped.wasm': the signature by key b38cca2f29653abe does not match; the module bytes or its manifest changed after signing/,
+    );
+  });
+
+  it('checks every agent of a tree and every registered definition when the system is built, before any tick', async () => {
+    const counter = await load('counter');
+    const pong = await load('pong');
+    const tree = supervisor({ strategy: 'one_for_one' }, [{ id: 'inner', start: supervisor({ strategy: 'one_for_one' }, [{ id: 'c', start: counter }]) }]);
+    expect(() => createRuntime(defineSystem({ name: 'tree', setup: (s) => s.spawn(tree, { name: 'root' }) }))).toThrow(/counter.wasm' is signed by key/);
+    expect(() => createRuntime(defineSystem({ name: 'registered', setup: (s) => s.register(pong) }))).toThrow(/pong.wasm' is signed by key/);
+    const runtime = createRuntime(defineSystem({ name: 'tree', setup: (s) => s.spawn(tree, { name: 'root' }) }), { trustedKeys: [devKey] });
+    runtimes.push(runtime);
+    await runtime.runAsync(2);
+    expect(runtime.snapshot().actors.find((a) => a.name === 'root/inner/c')?.lifecycle).toBe('running');
+  });
+
+  it('loadWasmAgent takes no keys: a trust option there is refused with where trust goes', async () => {
+    for (const option of ['trustedKeysPem', 'trustedKeys', 'allowUnsigned']) {
+      await expect(loadWasmAgent(agentPath('counter'), { [option]: [devKey] } as never)).rejects.toThrow(
+        new RegExp(`loading WASM agent 'counter.wasm': '${option}' is not an option here; trust is set once, on the runtime that runs the agent: createRuntime\\(system, \\{ trustedKeys: \\[publicKeyPem\\] \\}\\)`),
+      );
+    }
+    await expect(loadWasmAgent(agentPath('counter'), { callDepth: 10 } as never)).rejects.toThrow(
+      "loading WASM agent 'counter.wasm': unknown option 'callDepth'; did you mean 'callDepthMax'? known options: moduleBytesMax, memoryPagesMax, cache, callDepthMax",
+    );
   });
 });

@@ -21,7 +21,7 @@ import { policyPath } from './fixtures/inference.ts';
 
 const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');
 const agentPath = (name: string) => fileURLToPath(new URL(`../actors/agents/build/${name}.wasm`, import.meta.url));
-const load = (name: string) => loadWasmAgent(agentPath(name), { trustedKeysPem: [devKey] });
+const load = (name: string) => loadWasmAgent(agentPath(name));
 
 const vadRefusal = "refused: agent 'rogue' may not call model 'vad' (not in its manifest's capabilities.models)";
 /** pilot.ts: observation value i of the request built at `step` in `tick`. */
@@ -227,7 +227,7 @@ describe('WASM agents calling models', () => {
       { name: 'bare', version: '1.0.0', abi: 1, capabilities: { publish: [], subscribe: [], models: [] }, limits: { fuelPerStep: 10_000, memoryPages: 1 } },
       'test',
     );
-    const bare = await wasmAgentFromParts({ name: 'bare.wasm', bytes, manifest, signature: null }, { allowUnsigned: true });
+    const bare = await wasmAgentFromParts({ name: 'bare.wasm', bytes, manifest, signature: null });
     const runtime = start((s) => s.spawn(bare, { name: 'bare' }), { allowUnsigned: true, topics: ['infer'], models: false });
     await runtime.runAsync(3);
     expect(lifecycleOf(runtime, 'bare')).toBe('running');

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { checkKeys } from '../options.ts';
 import type { InferenceChannel } from './channel.ts';
 import { InferOp, type LoadCommand, type ModelMeta, type PinnedSessionOptions, type ProviderName } from './protocol.ts';
 
@@ -107,7 +108,7 @@ function fail(message: string): never {
  */
 export function resolveInferenceConfig(config: InferenceConfig, baseDir = process.cwd()): ResolvedInference {
   if (config === null || typeof config !== 'object') fail('must be an object { models: { name: { file } } }');
-  for (const key of Object.keys(config)) if (!configKeys.has(key)) fail(`unknown field '${key}'; known: ${[...configKeys].join(', ')}`);
+  checkKeys(config, [...configKeys], 'inference config', { noun: 'field' });
   if (config.models === null || typeof config.models !== 'object') fail("'models' must map model names to { file } or to a file path");
   const models: ResolvedModel[] = [];
   for (const name of Object.keys(config.models).sort()) {
@@ -115,11 +116,12 @@ export function resolveInferenceConfig(config: InferenceConfig, baseDir = proces
     const raw = config.models[name]!;
     const spec: ModelSpec = typeof raw === 'string' ? { file: raw } : raw;
     if (spec === null || typeof spec !== 'object') fail(`model '${name}' must be { file } or a file path`);
-    for (const key of Object.keys(spec)) if (!specKeys.has(key)) fail(`model '${name}': unknown field '${key}'; known: ${[...specKeys].join(', ')}`);
+    checkKeys(spec, [...specKeys], `inference config: model '${name}'`, { noun: 'field' });
     if (typeof spec.file !== 'string' || spec.file.length === 0) fail(`model '${name}': 'file' must be the path of an .onnx file`);
     const state = (spec.state ?? []).map((entry, index) => {
       const where = `model '${name}' state[${index}]`;
       if (typeof entry?.input !== 'string' || typeof entry.output !== 'string') fail(`${where} needs 'input' and 'output' names`);
+      checkKeys(entry, ['input', 'output', 'dims', 'batchAxis'], `inference config: ${where}`, { noun: 'field' });
       if (!Array.isArray(entry.dims) || entry.dims.length === 0 || !entry.dims.every((d) => Number.isInteger(d) && d >= 1)) {
         fail(`${where}: 'dims' must be the state's dims for one requester, e.g. [2, 1, 128]`);
       }
@@ -129,6 +131,7 @@ export function resolveInferenceConfig(config: InferenceConfig, baseDir = proces
       }
       return { input: entry.input, output: entry.output, dims: [...entry.dims], batchAxis };
     });
+    if (spec.sessionOptions !== undefined) checkKeys(spec.sessionOptions, Object.keys(sessionOptionsDefault), `inference config: model '${name}' sessionOptions`);
     const sessionOptions = { ...sessionOptionsDefault, ...(spec.sessionOptions ?? {}) };
     if (!['disabled', 'basic', 'extended', 'all'].includes(sessionOptions.graphOptimizationLevel)) {
       fail(`model '${name}': graphOptimizationLevel must be disabled, basic, extended or all`);

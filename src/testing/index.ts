@@ -11,6 +11,7 @@
 import fc from 'fast-check';
 import { compareRecords, type Divergence, type Names } from '../divergence.ts';
 import { LockstepError, MailboxFullError } from '../errors.ts';
+import { checkKeys } from '../options.ts';
 import { readLog } from '../log/reader.ts';
 import type { LogLevel } from '../log/types.ts';
 import { createRuntime } from '../runtime.ts';
@@ -78,6 +79,7 @@ export interface RecordOptions {
 
 /** Runs `system` for `ticks` ticks with `seed` and `inputs`, logging in memory. */
 export async function runRecorded(system: SystemDefinition, options: RecordOptions): Promise<RecordedRun> {
+  checkKeys(options, ['seed', 'inputs', 'ticks', 'level', 'workers', 'trustedKeys', 'allowUnsigned'], 'runRecorded options');
   const runtime = createRuntime(system, {
     seed: options.seed,
     level: options.level ?? 'full',
@@ -180,6 +182,7 @@ export interface DeterminismOptions {
  * DeterminismError carrying the shrunk counterexample otherwise.
  */
 export async function assertDeterministic(system: SystemDefinition, options: DeterminismOptions = {}): Promise<void> {
+  checkKeys(options, ['ticks', 'numRuns', 'inputs', 'seed', 'level', 'workers', 'trustedKeys', 'allowUnsigned'], 'assertDeterministic options');
   const ticks = options.ticks ?? 40;
   const inputs =
     options.inputs === undefined

@@ -1052,7 +1052,7 @@ async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
 
 export type TrapKind = 'fuel_exhausted' | 'call_depth_exceeded' | 'memory_limit' | 'trap';
 
-function globalValue(instanceExports: WebAssembly.Exports, name: string): unknown {
+function globalValue(instanceExports: Readonly<Record<string, unknown>>, name: string): unknown {
   const global = instanceExports[name];
   return global instanceof WebAssembly.Global ? (global.value as unknown) : undefined;
 }
@@ -1072,7 +1072,8 @@ function errorText(error: unknown): string {
  * that threw) is 'trap' with the error's own text.
  */
 export function classifyTrap(
-  instanceExports: WebAssembly.Exports,
+  // Not WebAssembly.Exports: the public declarations stay free of the WebAssembly namespace.
+  instanceExports: Readonly<Record<string, unknown>>,
   error: unknown,
   callDepthMax: number,
 ): { kind: TrapKind; message: string } {

@@ -67,12 +67,20 @@ export const deliverHeaderBytes = 24;
 /** Bytes of the inbound message header the agent sees (docs/abi.md): topic, sender, seq, priority. */
 export const messageHeaderBytes = 16;
 
+/**
+ * A compiled `WebAssembly.Module`, as lockstep's public types name it. Declarations that
+ * mention the `WebAssembly` namespace compile only with the DOM lib (this repo has its own
+ * src/webassembly.d.ts), which a Node app's tsconfig does not load; a Module is a plain
+ * object to TypeScript anyway, so nothing is lost.
+ */
+export type CompiledModule = object;
+
 /** What the orchestrator posts for LOAD: everything an instance needs, by value. */
 export interface AgentSetup {
   token: number;
   agentId: number;
   name: string;
-  module: WebAssembly.Module;
+  module: CompiledModule;
   fuelPerStep: number;
   callDepthMax: number;
   seed: number;

@@ -70,7 +70,7 @@ export function signPlugin(moduleBytes: Uint8Array, manifest: PluginManifest, pr
   if (privateKey.asymmetricKeyType !== 'ed25519') {
     throw new ConfigError(`the signing key is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; plugins are signed with Ed25519: create one with 'lockstep keygen'`);
   }
-  const signature = sign(null, signedMessage(moduleBytes, manifest), privateKey);
+  const signature = sign(null, signedMessage(createHash('sha256').update(moduleBytes).digest(), manifest), privateKey);
   return { algorithm: 'ed25519', keyId: keyIdOf(createPublicKey(privateKey)), signature: signature.toString('base64') };
 }
 
@@ -84,6 +84,20 @@ export function signPlugin(moduleBytes: Uint8Array, manifest: PluginManifest, pr
  */
 export function verifyPlugin(
   moduleBytes: Uint8Array,
+  manifest: PluginManifest,
+  signature: PluginSignature | null,
+  trustedKeysPem: readonly string[],
+  name = `'${manifest.name}'`,
+): { keyId: string } {
+  return verifyPluginDigest(createHash('sha256').update(moduleBytes).digest('hex'), manifest, signature, trustedKeysPem, name);
+}
+
+/**
+ * `verifyPlugin` for a module known by its sha256 (64 hex digits) rather than its bytes: what
+ * a runtime holds of an agent loaded earlier. Same result and errors.
+ */
+export function verifyPluginDigest(
+  moduleSha256: string,
   manifest: PluginManifest,
   signature: PluginSignature | null,
   trustedKeysPem: readonly string[],
@@ -108,11 +122,11 @@ export function verifyPlugin(
       'admission_untrusted',
       `module ${name} is signed by key ${signature.keyId}, which is not trusted here ` +
         `(trusted: ${trusted.size === 0 ? 'none' : [...trusted.keys()].join(', ')}); ` +
-        "add that key's public PEM to the trusted keys (--trust <pub.pem>) if you trust its owner, or re-sign with a trusted key",
+        "if you trust its owner, add that key's public PEM to the runtime's trustedKeys (lockstep run --trust <pub.pem>), or re-sign with a trusted key",
     );
   }
   const signatureBytes = Buffer.from(signature.signature, 'base64');
-  if (!verify(null, signedMessage(moduleBytes, manifest), key, signatureBytes)) {
+  if (!verify(null, signedMessage(Buffer.from(moduleSha256, 'hex'), manifest), key, signatureBytes)) {
     throw new AdmissionError(
       'admission_signature',
       `module ${name}: the signature by key ${signature.keyId} does not match; the module bytes or its manifest ` +
@@ -165,11 +179,12 @@ export function loadPluginFiles(wasmPath: string): {
   return { bytes, manifest, signature, name };
 }
 
-/** The exact bytes an Ed25519 plugin signature covers (see the file comment). */
-function signedMessage(moduleBytes: Uint8Array, manifest: PluginManifest): Buffer {
+/** The exact bytes an Ed25519 plugin signature covers (see the file comment), from the module's raw sha256. */
+function signedMessage(moduleSha256: Uint8Array, manifest: PluginManifest): Buffer {
+  if (moduleSha256.byteLength !== 32) throw new Error(`assertion: a sha256 digest has 32 bytes, got ${moduleSha256.byteLength}`);
   return Buffer.concat([
     Buffer.from(signatureDomain, 'utf8'),
-    createHash('sha256').update(moduleBytes).digest(),
+    moduleSha256,
     createHash('sha256').update(canonicalManifestJson(manifest), 'utf8').digest(),
   ]);
 }
