@@ -38,7 +38,9 @@ export type LifecycleState =
   | 'restarting'
   | 'failed';
 
-export const lifecycleMachine = setup({
+// Not exported: its inferred type is xstate's, and the public types must not depend on xstate's
+// (they fail a consumer's `tsc` under exactOptionalPropertyTypes without skipLibCheck).
+const lifecycleMachine = setup({
   types: { events: {} as { type: LifecycleEventType } },
 }).createMachine({
   id: 'lifecycle',

@@ -37,6 +37,11 @@ export { readLog, repairLog } from './log/reader.ts';
 export { LogWriter, FileSink, MemorySink, type LogSink } from './log/writer.ts';
 export type { LogHeader, LogLevel, TickRecord, EndRecord, InferenceRecord, InferenceProvider } from './log/types.ts';
 export { lockstepVersion } from './version.ts';
+export { agentSdkPath, sampleAgentPath, sampleKeyPath, sampleKeyPem, sampleModelPath } from './samples.ts';
+export { MeteredModuleCache } from './wasm/metering.ts';
+// The logger lockstep takes (`logger` option, `ctx.log`), re-exported so that an app makes
+// one with the same pino lockstep uses.
+export { pino, type Logger } from 'pino';
 export {
   tensor,
   tensorValues,

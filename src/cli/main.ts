@@ -16,6 +16,24 @@ import { lockstepVersion } from '../version.ts';
 import { inspectLog } from './inspect.ts';
 import { addPluginCommands } from './plugin-commands.ts';
 
+const typeScriptFile = /\.[cm]?tsx?$/;
+let typeScriptLoaderRegistered = false;
+
+/**
+ * Registers tsx's loaders (ESM and CommonJS) once, so a TypeScript system module and the
+ * TypeScript it imports can load. Not when the CLI itself runs from TypeScript source (a
+ * loader is active already) and not for a JavaScript module. tsx's scoped `tsImport` is
+ * not used: it loads the module's imports under its own URLs, so 'lockstep' would be
+ * loaded a second time.
+ */
+async function registerTypeScriptLoader(modulePath: string): Promise<void> {
+  if (typeScriptLoaderRegistered || !typeScriptFile.test(modulePath) || import.meta.url.endsWith('.ts')) return;
+  typeScriptLoaderRegistered = true;
+  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+  esm.register();
+  cjs.register();
+}
+
 /** Loads a system module: its default export (or an export named `system`). */
 export async function loadSystem(modulePath: string): Promise<SystemDefinition> {
   const absolute = resolve(modulePath);
@@ -24,6 +42,7 @@ export async function loadSystem(modulePath: string): Promise<SystemDefinition> 
   }
   let loaded: Record<string, unknown>;
   try {
+    await registerTypeScriptLoader(absolute);
     loaded = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
   } catch (error) {
     throw new LockstepError('module_load', `could not load system module '${modulePath}': ${(error as Error).message}`, { cause: error });

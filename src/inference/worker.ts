@@ -9,7 +9,8 @@
  * and the reply says so.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -131,7 +132,9 @@ function sessionOptions(command: LoadCommand, provider: ProviderName): ort.Infer
     executionMode: command.sessionOptions.executionMode,
     intraOpNumThreads: command.sessionOptions.intraOpNumThreads,
     interOpNumThreads: command.sessionOptions.interOpNumThreads,
-    logSeverityLevel: 3,
+    // Fatal only: every failed load or run reaches the requester as a typed error response
+    // that names the model and input, so ORT's own copy on stderr is noise (in red).
+    logSeverityLevel: 4,
   };
 }
 
@@ -179,6 +182,37 @@ function fromOrt(name: string, value: ort.Tensor): TensorValue {
   };
 }
 
+/** Where Linux distributions keep shared libraries, beyond LD_LIBRARY_PATH and ld.so.cache. */
+const libraryFolders = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64', '/usr/local/lib'];
+const vulkanLoader = 'libvulkan.so.1';
+let webgpuChecked: { reason: string | null } | null = null;
+
+/**
+ * Why WebGPU cannot work on this machine, found without trying, or null when it may. On
+ * Linux, ONNX Runtime's WebGPU provider (Dawn) needs the Vulkan loader; without it, asking
+ * for a session only makes Dawn print "Couldn't load Vulkan" on stderr before it fails.
+ * Checked once per worker; it decides nothing about results (the answer says which
+ * provider served, and a fallback is noted in the log).
+ */
+function webgpuUnavailable(): string | null {
+  if (webgpuChecked !== null) return webgpuChecked.reason;
+  let reason: string | null = null;
+  if (process.platform === 'linux') {
+    const folders = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter((folder) => folder.length > 0), ...libraryFolders];
+    let found = folders.some((folder) => existsSync(join(folder, vulkanLoader)));
+    if (!found) {
+      try {
+        found = readFileSync('/etc/ld.so.cache').includes(vulkanLoader);
+      } catch {
+        found = false;
+      }
+    }
+    if (!found) reason = `no Vulkan loader (${vulkanLoader}) on this machine, so no WebGPU adapter; install the GPU's Vulkan driver to use one`;
+  }
+  webgpuChecked = { reason };
+  return reason;
+}
+
 /** Zeros for every input, batch 1 for symbolic dims: a warm-up run. */
 function zerosFor(meta: ModelMeta): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
@@ -209,11 +243,16 @@ async function load(slot: number, command: LoadCommand): Promise<ReplyHead> {
   }
   let provider = command.provider;
   let fallback: string | undefined;
+  const unavailable = provider === 'webgpu' ? webgpuUnavailable() : null;
+  if (unavailable !== null) {
+    fallback = `webgpu load failed (${unavailable}); using cpu`;
+    provider = 'cpu';
+  }
   let session: Session;
   try {
     session = await createSession(bytes, sessionOptions(command, provider));
   } catch (error) {
-    if (provider === 'cpu') return { ok: false, error: `ONNX Runtime could not load it: ${(error as Error).message}` };
+    if (provider === 'cpu') return { ok: false, error: `ONNX Runtime could not load it: ${(error as Error).message}`, fallback };
     fallback = `webgpu load failed (${(error as Error).message.split('\n')[0]}); using cpu`;
     provider = 'cpu';
     try {
@@ -225,8 +264,7 @@ async function load(slot: number, command: LoadCommand): Promise<ReplyHead> {
   const meta = session.meta;
   if (command.warmup) {
     try {
-      // Quietly: ORT would print the failure of a warm-up it cannot run to stderr.
-      await session.run(zerosFor(meta), { logSeverityLevel: 4 });
+      await session.run(zerosFor(meta));
     } catch {
       // A model whose zeros are not a valid input (Silero's sample rate) still serves real requests.
     }
