@@ -222,7 +222,7 @@ interface BatchedResult {
 /** Steps `runtime` `ticks` times after `warmTicks`; answered requests per second in the window. */
 async function measureBatched(runtime: Runtime, tally: Tally, agents: number, warmTicks: number, ticks: number, what: string): Promise<BatchedResult> {
   await runtime.start();
-  await runtime.runAsync(warmTicks);
+  await runtime.run(warmTicks);
   const actor = runtime.inferenceActor!;
   const answeredBefore = tally.answered;
   const runsBefore = actor.runMicros.length;
@@ -230,7 +230,7 @@ async function measureBatched(runtime: Runtime, tally: Tally, agents: number, wa
   const started = performance.now();
   for (let i = 0; i < ticks; i++) {
     const tickStarted = performance.now();
-    await runtime.stepAsync();
+    await runtime.step();
     samples[i] = (performance.now() - tickStarted) * 1000;
   }
   const elapsed = (performance.now() - started) / 1000;
@@ -240,7 +240,7 @@ async function measureBatched(runtime: Runtime, tally: Tally, agents: number, wa
   if (answered !== agents * ticks) throw new Error(`bench ${what}: ${answered} answers in ${ticks} ticks, expected ${agents * ticks}`);
   const hitRate = runtime.snapshot().inference!.cache.hitRate;
   const workerRunUsP50 = percentile(actor.runMicros.slice(runsBefore), 0.5);
-  await runtime.closeAsync();
+  await runtime.close();
   return { reqPerS: answered / elapsed, answered, ticks, ticksPerS: ticks / elapsed, tickUsMean: mean(samples), tickUsP50: percentile(samples, 0.5), workerRunUsP50, hitRate };
 }
 
@@ -358,8 +358,8 @@ export async function benchActorOverhead(opts: { ticks: number; warmTicks: numbe
   await withAsk.start();
   await without.start();
   for (let i = 0; i < opts.warmTicks; i++) {
-    await withAsk.stepAsync();
-    await without.stepAsync();
+    await withAsk.step();
+    await without.step();
   }
   const runsBefore = withAsk.inferenceActor!.runMicros.length;
   const answeredBefore = asking.answered;
@@ -368,10 +368,10 @@ export async function benchActorOverhead(opts: { ticks: number; warmTicks: numbe
   // Alternate, so that what else the machine does lands on both systems alike.
   for (let i = 0; i < opts.ticks; i++) {
     let started = performance.now();
-    await withAsk.stepAsync();
+    await withAsk.step();
     actorSamples[i] = (performance.now() - started) * 1000;
     started = performance.now();
-    await without.stepAsync();
+    await without.step();
     baselineSamples[i] = (performance.now() - started) * 1000;
   }
   assertClean(asking, 'actor overhead');
@@ -379,8 +379,8 @@ export async function benchActorOverhead(opts: { ticks: number; warmTicks: numbe
   if (asking.answered - answeredBefore !== opts.ticks) throw new Error(`bench actor overhead: ${asking.answered - answeredBefore} answers in ${opts.ticks} ticks`);
   if (quiet.answered !== 0) throw new Error('bench actor overhead: the baseline agent got answers it never asked for');
   const workerRunUsP50 = percentile(withAsk.inferenceActor!.runMicros.slice(runsBefore), 0.5);
-  await withAsk.closeAsync();
-  await without.closeAsync();
+  await withAsk.close();
+  await without.close();
   const direct = await benchInferDirect({ agents: 1, firstTick: 0, ticks: opts.ticks, warmRuns: 200 });
   const actorTickUsP50 = percentile(actorSamples, 0.5);
   const baselineTickUsP50 = percentile(baselineSamples, 0.5);
@@ -409,7 +409,7 @@ export async function benchModelLoads(opts: { rounds: number; log: string }): Pr
   await runtime.start();
   // A runtime with models that closes before its first tick throws (InferenceActor.stop
   // sends STOPPED after created → stopped): one tick first.
-  await runtime.stepAsync();
+  await runtime.step();
   const loadOrThrow = async (name: string) => {
     const error = await runtime.models.load(name);
     if (error !== null) throw new Error(`bench: loading '${name}': ${error}`);
@@ -425,7 +425,7 @@ export async function benchModelLoads(opts: { rounds: number; log: string }): Pr
     await runtime.models.unload('policy');
     await runtime.models.unload('silero');
   }
-  await runtime.closeAsync();
+  await runtime.close();
   const directLoad = async (path: string, feeds: () => Record<string, ort.Tensor>) => {
     const times: number[] = [];
     for (let round = 0; round < opts.rounds; round++) {
@@ -479,13 +479,13 @@ export async function benchCacheThrash(opts: { agents: number; ticks: number; sw
   const runtime = createRuntime(askingSystem('infer-thrash', opts.agents, tally, ask, check), { seed: 1, log: opts.log, inference: modelsConfig({ cacheBytes }) });
   await runtime.start();
   const started = performance.now();
-  await runtime.runAsync(opts.ticks);
+  await runtime.run(opts.ticks);
   const elapsed = (performance.now() - started) / 1000;
   assertClean(tally, 'cache thrash');
   // Requests of the last tick are answered after it; the first tick's actors only start.
   if (tally.answered < opts.agents * (opts.ticks - 3)) throw new Error(`bench cache thrash: only ${tally.answered} answers in ${opts.ticks} ticks`);
   const { hits, misses, evictions, loads, hitRate } = runtime.snapshot().inference!.cache;
-  await runtime.closeAsync();
+  await runtime.close();
   if (evictions === 0) throw new Error('bench cache thrash: no evictions');
   return { hitRate, hits, misses, evictions, loads, answered: tally.answered, ticksPerS: opts.ticks / elapsed };
 }

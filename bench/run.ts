@@ -88,36 +88,36 @@ function ringSystem(actors: number, tokensPerActor: number, payloadBytes: number
   });
 }
 
-function benchRouted(options: { actors: number; tokensPerActor: number; deliveries: number; level: LogLevel }): {
+async function benchRouted(options: { actors: number; tokensPerActor: number; deliveries: number; level: LogLevel }): Promise<{
   msgsPerS: number;
   deliveries: number;
   ticks: number;
-} {
+}> {
   const system = ringSystem(options.actors, options.tokensPerActor, 16);
   const logPath = join(scratch, `routed-${options.level}.log`);
   const runtime = createRuntime(system, { seed: 1, log: logPath, level: options.level, mailboxCapacity: options.tokensPerActor * 2 });
-  runtime.step(); // init: tokens are published, none delivered yet
+  await runtime.step(); // init: tokens are published, none delivered yet
   const perTick = options.actors * options.tokensPerActor;
   const ticks = Math.ceil(options.deliveries / perTick);
   const started = performance.now();
-  for (let i = 0; i < ticks; i++) runtime.step();
+  for (let i = 0; i < ticks; i++) await runtime.step();
   const elapsed = performance.now() - started;
   const delivered = runtime.snapshot().counters.delivered;
-  runtime.close();
+  await runtime.close();
   return { msgsPerS: delivered / (elapsed / 1000), deliveries: delivered, ticks };
 }
 
-function benchTickOverhead(options: { agents: number; ticks: number }): { p50: number; p99: number } {
+async function benchTickOverhead(options: { agents: number; ticks: number }): Promise<{ p50: number; p99: number }> {
   const system = ringSystem(options.agents, 1, 16);
   const runtime = createRuntime(system, { seed: 1, log: join(scratch, 'tick.log'), level: 'digest' });
-  runtime.run(100); // warm-up: let V8 optimise the paths a long run takes
+  await runtime.run(100); // warm-up: let V8 optimise the paths a long run takes
   const samples = new Float64Array(options.ticks);
   for (let i = 0; i < options.ticks; i++) {
     const started = performance.now();
-    runtime.step();
+    await runtime.step();
     samples[i] = (performance.now() - started) * 1000;
   }
-  runtime.close();
+  await runtime.close();
   samples.sort();
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
   return { p50: at(0.5), p99: at(0.99) };
@@ -134,14 +134,15 @@ async function main(): Promise<void> {
 
   progress('routed messages (lockstep, level digest)…');
   // The first run warms V8 up; the median of the rest is reported.
-  benchRouted({ actors: 64, tokensPerActor: 16, deliveries: 200_000, level: 'digest' });
-  const routedRuns = Array.from({ length: repeats }, () => benchRouted({ actors: 64, tokensPerActor: 16, deliveries, level: 'digest' }));
+  await benchRouted({ actors: 64, tokensPerActor: 16, deliveries: 200_000, level: 'digest' });
+  const routedRuns: Awaited<ReturnType<typeof benchRouted>>[] = [];
+  for (let i = 0; i < repeats; i++) routedRuns.push(await benchRouted({ actors: 64, tokensPerActor: 16, deliveries, level: 'digest' }));
   const routed = median(routedRuns, (r) => r.msgsPerS);
   progress('routed messages (lockstep, level full)…');
-  const routedFull = benchRouted({ actors: 64, tokensPerActor: 16, deliveries: deliveries / 2, level: 'full' });
+  const routedFull = await benchRouted({ actors: 64, tokensPerActor: 16, deliveries: deliveries / 2, level: 'full' });
 
   progress('tick overhead, 50 agents…');
-  const tick = benchTickOverhead({ agents: 50, ticks: quick ? 2_000 : 20_000 });
+  const tick = await benchTickOverhead({ agents: 50, ticks: quick ? 2_000 : 20_000 });
 
   progress('xstate v5 actors, same ring…');
   const xstateRuns: { msgsPerS: number }[] = [];

@@ -13,13 +13,13 @@
  * - benchWasmRestart: wall time of a WASM agent's restart. A one_for_one supervisor over
  *   `agents` counter agents on 2 workers; before tick t, runtime.crashActor(agent); tick t
  *   takes the crash in (the agent is unloaded), tick t+1 restarts it (LOAD of a fresh
- *   instance on its worker, agent_init, READY at the barrier). Timed: the stepAsync call(s)
+ *   instance on its worker, agent_init, READY at the barrier). Timed: the step call(s)
  *   from the restart tick until the agent's `initializing -> running` record, plain wall
  *   time (performance.now), nothing subtracted. Beside it, in the same run: a tick with no
  *   crash or restart (the baseline) and the crash tick itself.
  * - benchWorkerReplace: wall time from `await runtime.killWorker(w)` (the thread is
  *   terminated, and the call waits for its exit) until every agent that was on worker w is
- *   `running` again (snapshot polled after each stepAsync). That spans: the kill and the
+ *   `running` again (snapshot polled after each step). That spans: the kill and the
  *   thread's exit, the tick that finds it dead (the barrier reports the agents crashed and
  *   puts a worker in its place), and the tick where the supervisor restarts them (LOAD of
  *   each module on the replacement, agent_init, READY). With the pool's started spare
@@ -155,8 +155,8 @@ export async function benchRestartTicks(): Promise<RestartTicksResult> {
     }),
     { seed: 1, faults: jsPlan },
   );
-  jsRuntime.run(crashAt + 8);
-  jsRuntime.close();
+  await jsRuntime.run(crashAt + 8);
+  await jsRuntime.close();
   const js = restartSpans(jsRuntime.logBytes(), ['js/thrower', 'js/steady']);
   const jsHow = (span: RestartSpan) => (span.actor === 'js/thrower' ? 'JS step throws' : 'JS, fault plan crash');
 
@@ -177,8 +177,8 @@ export async function benchRestartTicks(): Promise<RestartTicksResult> {
     defineSystem({ name: 'bench-restart-wasm', setup: (s) => void s.spawn(supervisor(patientFlags, children), { name: 'wasm' }) }),
     { seed: 1, faults: wasmPlan, trustedKeys, workers: 2 },
   );
-  await wasmRuntime.runAsync(16);
-  await wasmRuntime.closeAsync();
+  await wasmRuntime.run(16);
+  await wasmRuntime.close();
   const wasm = restartSpans(
     wasmRuntime.logBytes(),
     children.map((c) => `wasm/${c.id}`),
@@ -226,14 +226,14 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
   const restarts = opts.restarts ?? 50;
   const { runtime, names } = await counterTree(agents, { workers: 2 });
   const ids = names.map((name) => runtime.actorId(name));
-  await runtime.runAsync(200); // start-up and JIT warm-up
+  await runtime.run(200); // start-up and JIT warm-up
   // The pool starts its spare worker after the first tick; under tsx it loads for ~0.4 s of
   // CPU, which on 2 cores would land in the timed ticks. Let it finish first.
   await sleep(opts.warmMs ?? 1_500);
   // Two restarts before timing: the first LOAD of a fresh instance on a worker is colder.
   for (let i = 0; i < 2; i++) {
     runtime.crashActor(names[i]!);
-    await runtime.runAsync(5);
+    await runtime.run(5);
   }
   const baseline: number[] = [];
   const crashTicks: number[] = [];
@@ -243,12 +243,12 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
     const target = r % agents;
     const id = ids[target]!;
     let started = performance.now();
-    await runtime.stepAsync();
+    await runtime.step();
     baseline.push((performance.now() - started) * 1000);
 
     runtime.crashActor(names[target]!);
     started = performance.now();
-    const crashRecord = await runtime.stepAsync();
+    const crashRecord = await runtime.step();
     crashTicks.push((performance.now() - started) * 1000);
     if (!hasTransition(crashRecord, id, 'running', 'crashed')) throw new Error(`benchWasmRestart: ${names[target]} did not crash in the crash tick`);
 
@@ -256,7 +256,7 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
     let ticks = 0;
     for (;;) {
       started = performance.now();
-      const record = await runtime.stepAsync();
+      const record = await runtime.step();
       elapsed += performance.now() - started;
       ticks++;
       if (hasTransition(record, id, 'initializing', 'running')) break;
@@ -264,10 +264,10 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
     }
     restartSamples.push(elapsed * 1000);
     restartTicksMax = Math.max(restartTicksMax, ticks);
-    await runtime.runAsync(2); // settle before the next baseline tick
+    await runtime.run(2); // settle before the next baseline tick
   }
   const states = runtime.snapshot().actors.filter((a) => names.includes(a.name)).map((a) => a.lifecycle);
-  await runtime.closeAsync();
+  await runtime.close();
   if (states.some((state) => state !== 'running')) throw new Error(`benchWasmRestart: agents not all running at the end: ${states.join(', ')}`);
   return {
     restartUsP50: percentile(restartSamples, 0.5),
@@ -302,7 +302,7 @@ export async function benchWorkerReplace(opts: { kills?: number; agents?: number
   const workers = 2;
   const { runtime, names } = await counterTree(agents, { workers, spareWorkers: opts.spareWorkers });
   const ids = names.map((name) => runtime.actorId(name));
-  await runtime.runAsync(50);
+  await runtime.run(50);
   const samples: number[] = [];
   const killSamples: number[] = [];
   let ticksMax = 0;
@@ -311,14 +311,14 @@ export async function benchWorkerReplace(opts: { kills?: number; agents?: number
     // Pinning is agent id modulo the worker count (src/faults.ts, src/wasm/pool.ts).
     const victims = new Set(ids.filter((id) => id % workers === worker));
     await sleep(warmMs);
-    await runtime.runAsync(5);
+    await runtime.run(5);
     const started = performance.now();
     await runtime.killWorker(worker);
     killSamples.push(performance.now() - started);
     let ticks = 0;
     let crashed = 0;
     for (;;) {
-      const record = await runtime.stepAsync();
+      const record = await runtime.step();
       ticks++;
       for (const event of record.lifecycle) if (victims.has(event.actor) && event.to === 'crashed') crashed++;
       const running = runtime.snapshot().actors.filter((a) => victims.has(a.id) && a.lifecycle === 'running').length;
@@ -328,7 +328,7 @@ export async function benchWorkerReplace(opts: { kills?: number; agents?: number
     samples.push(performance.now() - started);
     ticksMax = Math.max(ticksMax, ticks);
   }
-  await runtime.closeAsync();
+  await runtime.close();
   return {
     msP50: percentile(samples, 0.5),
     msMax: Math.max(...samples),

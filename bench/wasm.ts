@@ -73,10 +73,10 @@ export async function benchWasmStep(opts: { ticks?: number } = {}): Promise<{ ov
     spareWorkers: 0,
   });
   const baseline = createRuntime(defineSystem({ name: 'step-baseline', setup: (s) => s.spawn(ticker, { name: 't' }) }));
-  const agentSamples = await tickMicros(() => withAgent.stepAsync(), ticks);
-  const baselineSamples = await tickMicros(() => baseline.stepAsync(), ticks);
-  await withAgent.closeAsync();
-  await baseline.closeAsync();
+  const agentSamples = await tickMicros(() => withAgent.step(), ticks);
+  const baselineSamples = await tickMicros(() => baseline.step(), ticks);
+  await withAgent.close();
+  await baseline.close();
   const tickUsP50 = percentile(agentSamples, 0.5);
   const baselineUsP50 = percentile(baselineSamples, 0.5);
   return { overheadUsP50: tickUsP50 - baselineUsP50, tickUsP50, baselineUsP50 };
@@ -118,15 +118,15 @@ export async function benchWasmRouted(opts: { agents?: number; tokensPerAgent?: 
     defineSystem({ name: 'wasm-ring', setup: (s) => definitions.forEach((d, i) => s.spawn(d, { name: `hop${i}` })) }),
     { allowUnsigned: true, workers: opts.workers ?? 2, mailboxCapacity: tokens * 4 },
   );
-  await runtime.runAsync(3); // init, first deliveries
+  await runtime.run(3); // init, first deliveries
   const perTick = count * tokens;
   const ticks = Math.ceil(deliveries / perTick);
   const before = runtime.snapshot().counters.delivered;
   const started = performance.now();
-  await runtime.runAsync(ticks);
+  await runtime.run(ticks);
   const elapsed = performance.now() - started;
   const delivered = runtime.snapshot().counters.delivered - before;
-  await runtime.closeAsync();
+  await runtime.close();
   return { msgsPerS: delivered / (elapsed / 1000), deliveries: delivered };
 }
 

@@ -8,33 +8,34 @@ import { actorDigestsOf as digestsOf } from '../src/log/types.ts';
 import { actorName, buildSystem, runPlan, systemPlans } from './systems.ts';
 
 describe('determinism of random actor systems', () => {
-  it('same seed and inputs give byte-identical logs', () => {
-    fc.assert(
-      fc.property(systemPlans(), (plan) => {
-        const first = runPlan(plan);
-        const second = runPlan(plan);
+  it('same seed and inputs give byte-identical logs', async () => {
+    await fc.assert(
+      fc.asyncProperty(systemPlans(), async (plan) => {
+        const first = await runPlan(plan);
+        const second = await runPlan(plan);
         expect(Buffer.compare(first.bytes, second.bytes)).toBe(0);
       }),
       { numRuns: 60 },
     );
   });
 
-  it('same seed and inputs give byte-identical logs across separate processes', () => {
+  it('same seed and inputs give byte-identical logs across separate processes', async () => {
     const plans = fc.sample(systemPlans(), { numRuns: 25, seed: 20261127 });
-    const here = plans.map((plan) => createHash('sha256').update(runPlan(plan).bytes).digest('hex'));
+    const here: string[] = [];
+    for (const plan of plans) here.push(createHash('sha256').update((await runPlan(plan)).bytes).digest('hex'));
     const script = fileURLToPath(new URL('./run-plans.ts', import.meta.url));
     const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
     const there = execFileSync(tsx, [script], { input: JSON.stringify(plans), encoding: 'utf8' }).trim().split('\n');
     expect(there).toEqual(here);
   });
 
-  it('a different seed gives a different log when actors use randomness', () => {
-    fc.assert(
-      fc.property(systemPlans(), (plan) => {
+  it('a different seed gives a different log when actors use randomness', async () => {
+    await fc.assert(
+      fc.asyncProperty(systemPlans(), async (plan) => {
         fc.pre(plan.actors.some((a) => a.emitChance > 0 && a.emitChance < 255));
         fc.pre(plan.ticks >= 10);
         const other = { ...plan, seed: (plan.seed + 1) >>> 0 };
-        expect(runPlan(plan).chainHex).not.toBe(runPlan(other).chainHex);
+        expect((await runPlan(plan)).chainHex).not.toBe((await runPlan(other)).chainHex);
       }),
       { numRuns: 20 },
     );
@@ -42,11 +43,11 @@ describe('determinism of random actor systems', () => {
 });
 
 describe('ordering', () => {
-  it('every subscriber of a topic sees the same order, and so does every rerun', () => {
-    fc.assert(
-      fc.property(systemPlans(), (plan) => {
-        const run = runPlan(plan);
-        const rerun = runPlan(plan);
+  it('every subscriber of a topic sees the same order, and so does every rerun', async () => {
+    await fc.assert(
+      fc.asyncProperty(systemPlans(), async (plan) => {
+        const run = await runPlan(plan);
+        const rerun = await runPlan(plan);
         for (const [topic, names] of run.subscribers) {
           const lists = names.map((name) => run.seen.get(name)!.filter((entry) => entry.startsWith(`${topic}:`)));
           // A subscriber that was scheduled less may have seen fewer, never others or in another order.
@@ -64,7 +65,7 @@ describe('replay', () => {
   it('replay of any recorded run verifies', async () => {
     await fc.assert(
       fc.asyncProperty(systemPlans(), fc.constantFrom('digest' as const, 'full' as const), async (plan, level) => {
-        const run = runPlan(plan, { level });
+        const run = await runPlan(plan, { level });
         const report = await replay(run.bytes, buildSystem(plan));
         expect(report.bitExact).toBe(true);
         expect(report.chainHex).toBe(run.chainHex);
@@ -84,7 +85,7 @@ describe('replay', () => {
     let diverged = 0;
     await fc.assert(
       fc.asyncProperty(planWithSender, async ({ plan, actor, fromTick }) => {
-        const run = runPlan(plan, { level: 'full' });
+        const run = await runPlan(plan, { level: 'full' });
         const log = readLog(run.bytes);
         // The first tick at or after the mutation in which the mutated actor sent something.
         const firstSend = log.ticks.find(

@@ -156,8 +156,8 @@ describe('determinism of systems that ask models', () => {
           });
           const run = async () => {
             const runtime = createRuntime(definition, { seed });
-            await runtime.runAsync(ticks);
-            const chain = await runtime.closeAsync();
+            await runtime.run(ticks);
+            const chain = await runtime.close();
             return { chain, bytes: runtime.logBytes() };
           };
           const first = await run();

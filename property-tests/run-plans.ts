@@ -8,6 +8,6 @@ import { runPlan, type SystemPlan } from './systems.ts';
 
 const plans = JSON.parse(readFileSync(0, 'utf8')) as SystemPlan[];
 for (const plan of plans) {
-  const { bytes } = runPlan(plan);
+  const { bytes } = await runPlan(plan);
   process.stdout.write(`${createHash('sha256').update(bytes).digest('hex')}\n`);
 }

@@ -287,9 +287,9 @@ describe('supervision under random faults', () => {
         const faults = randomFaultPlan({ seed, ticks: 1000, rate: 0.03, actors: [...workers, ...workers, ...supervisors.slice(1)], kinds: ['crash', 'malformed'] });
         const records: TickRecord[] = [];
         const runtime = createRuntime(system, { seed, faults, onRecord: (record) => records.push(record) });
-        runtime.run(1000);
+        await runtime.run(1000);
         const snapshot = runtime.snapshot();
-        runtime.close();
+        await runtime.close();
 
         const { escalated } = checkAgainstModel(plan, records, (id) => runtime.actorName(id));
         const root = snapshot.supervisors[0]!;

@@ -152,7 +152,7 @@ export interface PlanRun {
 }
 
 /** Runs a plan with its inputs (refused inputs are part of the deterministic run). */
-export function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'full'; log?: string; mutation?: Mutation | null } = {}): PlanRun {
+export async function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'full'; log?: string; mutation?: Mutation | null } = {}): Promise<PlanRun> {
   const system = buildSystem(plan, options.mutation ?? null);
   const runtime = createRuntime(system, { seed: plan.seed, level: options.level ?? 'full', ...(options.log === undefined ? {} : { log: options.log }) });
   let next = 0;
@@ -165,7 +165,7 @@ export function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'full'; 
         if ((error as { code?: string }).code !== 'mailbox_full') throw error;
       }
     }
-    runtime.step();
+    await runtime.step();
   }
   const seen = new Map<string, string[]>();
   const subscribers = new Map<string, string[]>();
@@ -178,6 +178,6 @@ export function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'full'; 
       subscribers.set(topicName(t), list);
     }
   });
-  const chainHex = runtime.close();
+  const chainHex = await runtime.close();
   return { bytes: options.log === undefined ? runtime.logBytes() : new Uint8Array(), chainHex, seen, subscribers };
 }

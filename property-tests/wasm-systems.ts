@@ -367,9 +367,9 @@ export async function runWasmPlan(plan: WasmSystemPlan, options: { workers: numb
           if ((error as { code?: string }).code !== 'mailbox_full') throw error;
         }
       }
-      await runtime.stepAsync();
+      await runtime.step();
     }
-    const chainHex = await runtime.closeAsync();
+    const chainHex = await runtime.close();
     return { bytes: runtime.logBytes(), chainHex };
   } catch (error) {
     await runtime.abandon();

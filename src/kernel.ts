@@ -478,7 +478,7 @@ export class Kernel {
       throw new ActorContractError(`actor '${this.current.actor.name}' called inject; actors publish, only the outside injects`);
     }
     if (this.inTick) {
-      throw new ConfigError('inject during a tick: inputs enter at tick boundaries; inject after stepAsync has resolved');
+      throw new ConfigError('inject during a tick: inputs enter at tick boundaries; inject after step() has resolved');
     }
     const full = this.fullSubscriber(topic);
     if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);
@@ -555,21 +555,13 @@ export class Kernel {
   }
 
   /**
-   * Runs one tick and returns its record (the caller logs it). Throws ConfigError when a
-   * participant has work: such a tick needs `runTickAsync`.
+   * Runs one tick and returns its record (the caller logs it). A tick whose participants
+   * have work (WASM agents, inference) waits for them without blocking the event loop; one
+   * without finishes synchronously, so the promise is already settled.
    */
-  runTick(): TickRecord {
+  async runTick(): Promise<TickRecord> {
     const open = this.beginTick();
-    if (this.participantsHaveWork()) {
-      throw new ConfigError('this system has WASM agents or an inference actor, whose ticks finish on worker threads: use stepAsync/runAsync');
-    }
-    return this.closeRecord(open);
-  }
-
-  /** Runs one tick, waiting for the participant's work without blocking the event loop. */
-  async runTickAsync(): Promise<TickRecord> {
-    const open = this.beginTick();
-    await this.settleParticipants(open.tick);
+    if (this.participantsHaveWork()) await this.settleParticipants(open.tick);
     return this.closeRecord(open);
   }
 
@@ -674,23 +666,15 @@ export class Kernel {
   }
 
   /**
-   * Ends the run: stops every actor in reverse order of admission (their stop hooks run),
-   * then drops whatever is still queued or undelivered, each with a reason. Returns the
-   * final record, numbered as the tick after the last one; at the full level its
-   * `envelopes` are the ones dropped undelivered.
+   * Ends the run: stops every actor in reverse order of admission (their stop hooks run;
+   * WASM agents run agent_shutdown on their workers, awaited here), then drops whatever is
+   * still queued or undelivered, each with a reason. Returns the final record, numbered as
+   * the tick after the last one; at the full level its `envelopes` are the ones dropped
+   * undelivered.
    */
-  shutdown(order?: readonly number[]): TickRecord {
+  async shutdown(order?: readonly number[]): Promise<TickRecord> {
     const tick = this.beginShutdown(order);
-    if (this.participantsHaveWork()) {
-      throw new ConfigError('this system has WASM agents or an inference actor, whose shutdown runs on worker threads: use closeAsync');
-    }
-    return this.endShutdown(tick);
-  }
-
-  /** `shutdown`, waiting for the participant (WASM agents run their agent_shutdown). */
-  async shutdownAsync(order?: readonly number[]): Promise<TickRecord> {
-    const tick = this.beginShutdown(order);
-    await this.settleParticipants(tick);
+    if (this.participantsHaveWork()) await this.settleParticipants(tick);
     return this.endShutdown(tick);
   }
 

@@ -140,12 +140,12 @@ export async function replay(log: string | Uint8Array, system: SystemDefinition,
     const record = recorded.ticks[i];
     if (record === undefined) break;
     for (const input of record.injected) runtime.injectRecorded(input.topic, input.payload, input.priority);
-    await runtime.stepAsync();
+    await runtime.step();
     if (divergence !== null && pendingDetail === null) break;
     if (options.onProgress !== undefined && runtime.tick % every === 0) options.onProgress(runtime.tick, regularTicks);
   }
   // The shutdown record also names a message that diverged in the last regular tick.
-  if (shutdownRecorded && (divergence === null || pendingDetail !== null)) await runtime.closeAsync();
+  if (shutdownRecorded && (divergence === null || pendingDetail !== null)) await runtime.close();
   else await runtime.abandon();
   const found = divergence as Divergence | null;
   if (found !== null) {

@@ -286,8 +286,8 @@ export class Runtime {
 
   /**
    * Starts what the run needs before its first tick: the inference worker, the preloaded
-   * models (and so the GPU decision), then the log header. `stepAsync` and `closeAsync`
-   * call it; call it first to pay model loading before the first tick.
+   * models (and so the GPU decision), then the log header. `step`, `run` and `close` call
+   * it; call it first to pay model loading before the first tick.
    */
   async start(): Promise<void> {
     if (this.started) return;
@@ -476,26 +476,17 @@ export class Runtime {
   }
 
   /**
-   * Runs one tick and logs it; returns its record. A system with WASM agents needs
-   * `stepAsync` (their work finishes on worker threads): this throws ConfigError for it.
+   * Runs one tick and logs it; resolves with its record. WASM agents and the inference
+   * actor finish their part on worker threads: the event loop stays free meanwhile. A
+   * system with neither finishes the tick synchronously inside the call.
    */
-  step(): TickRecord {
+  async step(): Promise<TickRecord> {
     this.assertOpen('step');
-    if (this.hasWasmAgents || this.inference !== null) {
-      throw new ConfigError('this system has WASM agents or models, whose ticks finish on worker threads: use stepAsync/runAsync');
-    }
-    this.injectEmbeddedInputs();
-    return this.logRecord(this.kernel.runTick());
-  }
-
-  /** Runs one tick, waiting for WASM agents without blocking the event loop; logs it. */
-  async stepAsync(): Promise<TickRecord> {
-    this.assertOpen('stepAsync');
     this.busy = true;
     try {
       if (!this.started) await this.start();
       this.injectEmbeddedInputs();
-      return this.logRecord(await this.kernel.runTickAsync());
+      return this.logRecord(await this.kernel.runTick());
     } finally {
       this.busy = false;
     }
@@ -552,25 +543,13 @@ export class Runtime {
     return record;
   }
 
-  /** Runs `ticks` ticks (JS actors only; see `runAsync`). `onProgress` is called every `progressEvery` ticks. */
-  run(ticks: number, options: RunOptions = {}): RunSummary {
+  /** Runs `ticks` ticks. `onProgress` is called every `progressEvery` ticks. */
+  async run(ticks: number, options: RunOptions = {}): Promise<RunSummary> {
     assertTicks(ticks);
     checkKeys(options, runOptionKeys, 'run options');
     const every = options.progressEvery ?? 1000;
     for (let i = 0; i < ticks; i++) {
-      this.step();
-      if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
-    }
-    return this.summary();
-  }
-
-  /** Runs `ticks` ticks of any system, JS actors and WASM agents alike. */
-  async runAsync(ticks: number, options: RunOptions = {}): Promise<RunSummary> {
-    assertTicks(ticks);
-    checkKeys(options, runOptionKeys, 'runAsync options');
-    const every = options.progressEvery ?? 1000;
-    for (let i = 0; i < ticks; i++) {
-      await this.stepAsync();
+      await this.step();
       if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
     }
     return this.summary();
@@ -580,14 +559,9 @@ export class Runtime {
     return { ticks: this.kernel.tick, counters: { ...this.kernel.counters }, chainHex: this.writer.chainHex };
   }
 
-  /** True when the system has WASM agents (and so needs stepAsync, runAsync, closeAsync). */
-  get hasWasmAgents(): boolean {
+  /** True when the system has WASM agents (and so a worker pool). */
+  private get hasWasmAgents(): boolean {
     return this.wasm.agentCount > 0;
-  }
-
-  /** True when the system needs stepAsync, runAsync and closeAsync (WASM agents or models). */
-  get needsAsync(): boolean {
-    return this.hasWasmAgents || this.inference !== null;
   }
 
   /** Kills WASM worker `index` now (fault injection); its agents crash at the next tick's barrier. */
@@ -752,31 +726,20 @@ export class Runtime {
   }
 
   /**
-   * Ends the run: stops actors in reverse start order, logs a final record and the end
-   * marker, and flushes the log. Returns the final hash chain (the run's digest). A system
-   * with WASM agents needs `closeAsync` (their shutdown runs on workers).
+   * Ends the run: stops actors in reverse start order (WASM agents run agent_shutdown on
+   * their workers), logs a final record and the end marker, flushes the log and stops the
+   * worker threads. Resolves with the final hash chain (the run's digest); closing again
+   * resolves with the same digest.
    */
-  close(): string {
+  async close(): Promise<string> {
     if (this.closed) return this.finalChain;
     this.assertOpen('close');
-    if (this.needsAsync) {
-      throw new ConfigError('this system has WASM agents or models, whose shutdown runs on worker threads: use closeAsync');
-    }
-    const ticks = this.kernel.tick;
-    this.supervision.closing = true;
-    return this.finish(ticks, this.kernel.shutdown(this.supervision.shutdownOrder()));
-  }
-
-  /** `close` for any system: waits for WASM agents' shutdown, then stops the worker pool. */
-  async closeAsync(): Promise<string> {
-    if (this.closed) return this.finalChain;
-    this.assertOpen('closeAsync');
     this.busy = true;
     try {
       if (!this.started) await this.start();
       const ticks = this.kernel.tick;
       this.supervision.closing = true;
-      const digest = this.finish(ticks, await this.kernel.shutdownAsync(this.supervision.shutdownOrder()));
+      const digest = this.finish(ticks, await this.kernel.shutdown(this.supervision.shutdownOrder()));
       await this.wasm.close();
       await this.channel?.close();
       return digest;
@@ -826,7 +789,7 @@ export class Runtime {
   private assertOpen(what: string): void {
     if (this.closed) throw new ConfigError(`${what}: the runtime is closed; create a new one`);
     if (this.busy) {
-      throw new ConfigError(`${what}: a tick is still running; await stepAsync/runAsync before calling the runtime again`);
+      throw new ConfigError(`${what}: a tick is still running; await step()/run() before calling the runtime again`);
     }
   }
 }

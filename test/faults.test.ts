@@ -137,8 +137,8 @@ describe('randomFaultPlan', () => {
 async function runWith(system: SystemDefinition, plan: FaultPlan | undefined, ticks: number): Promise<{ runtime: Runtime; records: TickRecord[] }> {
   const runtime = createRuntime(system, { seed: 3, level: 'full', trustedKeys: [devKey], workers: 2, faults: plan });
   try {
-    await runtime.runAsync(ticks);
-    await runtime.closeAsync();
+    await runtime.run(ticks);
+    await runtime.close();
   } catch (error) {
     await runtime.abandon();
     throw error;

@@ -53,7 +53,7 @@ describe('the inference actor on the policy network', () => {
   it('answers each requester at the next tick, bit-identical to direct session.run, one run per tick', async () => {
     const names = Array.from({ length: 8 }, (_, i) => `agent-${i}`);
     const runtime = createRuntime(system('policy-8', policyOnly, Object.fromEntries(names.map((name) => [name, {}]))));
-    await runtime.runAsync(12);
+    await runtime.run(12);
     const inference = runtime.snapshot().inference!;
     // Requests published in tick t arrive at t+1 and are answered at t+2: ticks 1..10 are answered.
     expect(inference.requests).toBe(8 * 11);
@@ -75,13 +75,13 @@ describe('the inference actor on the policy network', () => {
       }
     }
     await direct.release();
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('writes the model versions to the header and every answer to the tick records', async () => {
     const runtime = createRuntime(system('policy-log', policyOnly, { a: {}, b: {} }));
-    await runtime.runAsync(4);
-    await runtime.closeAsync();
+    await runtime.run(4);
+    await runtime.close();
     const log = readLog(runtime.logBytes());
     const sha = (await import('node:crypto')).createHash('sha256').update(readFileSync(policyPath)).digest('hex');
     expect(log.header.models).toEqual([{ name: 'policy', sha256: sha, bytes: statSync(policyPath).size }]);
@@ -115,11 +115,11 @@ describe('the inference actor on the policy network', () => {
         },
       }),
     );
-    await runtime.runAsync(12);
+    await runtime.run(12);
     const ids = answersOf(runtime, 'greedy').map((answer) => answer.response.id);
     expect(ids).toEqual([10, 11, 12, 20, 21, 22, 30, 31, 32]);
     expect(runtime.snapshot().counters.dropped).toBe(0);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 });
 
@@ -145,7 +145,7 @@ describe('bad input gets an error response naming the model, the input and the p
           good: { requests: (tick, self) => [good(tick, self)], until: 1 },
         }),
       );
-      await runtime.runAsync(4);
+      await runtime.run(4);
       const [answer] = answersOf(runtime, 'bad');
       expect(answer!.response.errorCode).toBe(code);
       expect(answer!.response.error).toMatch(message);
@@ -153,7 +153,7 @@ describe('bad input gets an error response naming the model, the input and the p
       // The good request of the same tick was answered; the runtime went on.
       expect(answersOf(runtime, 'good')[0]!.response.errorCode).toBe('none');
       expect(runtime.snapshot().actors.find((actor) => actor.name === 'inference')!.lifecycle).toBe('running');
-      await runtime.closeAsync();
+      await runtime.close();
     });
   }
 
@@ -163,7 +163,7 @@ describe('bad input gets an error response naming the model, the input and the p
     const models = { policy: policyPath, missing: join(dir, 'nowhere.onnx'), corrupt };
     const ask = (model: string) => ({ topic: `infer/${model}`, until: 2 });
     const runtime = createRuntime(system('unavailable', { models }, { p: ask('policy'), m: ask('missing'), c: ask('corrupt') }));
-    await runtime.runAsync(5);
+    await runtime.run(5);
     expect(answersOf(runtime, 'p').map((answer) => answer.response.errorCode)).toEqual(['none', 'none']);
     for (const [name, message] of [
       ['m', /model 'missing': its file .*nowhere\.onnx does not exist; put the \.onnx file there/],
@@ -179,15 +179,15 @@ describe('bad input gets an error response naming the model, the input and the p
     const view = runtime.snapshot().inference!;
     expect(view.models.find((model) => model.name === 'missing')!.sha256).toBe('');
     expect(view.cache.loads).toBe(1);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('a request injected from outside is dropped with a reason (no inbox to answer)', async () => {
     const runtime = createRuntime(system('injected', policyOnly, {}));
     runtime.inject('infer/policy', encodeInferRequest({ id: 1, inputs: [tensor('obs', new Float32Array(16), [1, 16])] }));
-    const record = await runtime.stepAsync();
+    const record = await runtime.step();
     expect(record.drops.map((drop) => drop.reason)).toEqual([expect.stringMatching(/injected from outside: no actor to answer/)]);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('a bad registry is a ConfigError naming the field', () => {
@@ -229,7 +229,7 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
     const noise = lowNoise(speech.length, 1);
     const runtime = createRuntime(system('vad', { models: { vad: sileroSpec } }, { speech: streamer(speech), quiet: streamer(quiet), noise: streamer(noise) }));
     const chunks = Math.floor(speech.length / chunk);
-    await runtime.runAsync(chunks + 2);
+    await runtime.run(chunks + 2);
     const speechScores = scoresOf(runtime, 'speech');
     expect(speechScores).toHaveLength(chunks);
     const voiced = speechScores.filter((score) => score > 0.5).length / chunks;
@@ -255,7 +255,7 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
       expect(bitsOf(outputs.find((o) => o.name === 'stateN')!.data)).toEqual(bitsOf(state.data as Float32Array));
     }
     await direct.release();
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('forgets the state kept for a requester that crashes: its restarted incarnation starts from zeros', async () => {
@@ -263,10 +263,10 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
     const same = () => [encodeInferRequest({ id: 0, inputs: [tensor('input', chunkOfSpeech, [1, chunk]), tensor('sr', new BigInt64Array([16000n]), [])] })];
     const tree = supervisor({ strategy: 'one_for_one', intensity: 3, period: 20 }, [{ id: 'vad', start: askerWith({ topic: 'infer/vad', requests: same }) }]);
     const runtime = createRuntime(defineSystem({ name: 'vad-restart', inference: { models: { vad: sileroSpec } }, setup: (b) => b.spawn(tree, { name: 'root' }) }));
-    await runtime.runAsync(4);
+    await runtime.run(4);
     runtime.crashActor('root/vad');
-    await runtime.runAsync(4);
-    await runtime.closeAsync();
+    await runtime.run(4);
+    await runtime.close();
     const records = readLog(runtime.logBytes()).ticks.flatMap((record) => record.inferences.map((inference) => ({ tick: record.tick, digest: digestHex(inference.digest.hi, inference.digest.lo) })));
     // The same chunk every tick: from a fresh state the answer is the first one; as the state
     // moves on, it is not. The crash at tick 5 forgets the state (tick 4's request, answered
@@ -301,7 +301,7 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
         a: { topic: 'infer/vad', until: 4, requests: (tick) => [request(tick, tick === 3, tick === 4)] },
       }),
     );
-    await runtime.runAsync(7);
+    await runtime.run(7);
     const answers = answersOf(runtime, 'a');
     const first = answers[0]!.bytes;
     // Tick 2 continues tick 1's state; tick 3 resets: the same chunk from zeros gives tick 1's answer.
@@ -310,7 +310,7 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
     expect(first.length).toBeGreaterThan(0);
     expect(answers[3]!.response.errorCode).toBe('bad_input');
     expect(answers[3]!.response.error).toMatch(/input 'state' is the model's state, which the inference actor keeps for each requester/);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 });
 
@@ -328,7 +328,7 @@ describe('the model manager', () => {
         v: { topic: 'infer/vad', requests: (tick) => (tick >= 3 && tick <= 4 ? [vadRequest()] : []) },
       }),
     );
-    await runtime.runAsync(9);
+    await runtime.run(9);
     const cache = runtime.snapshot().inference!.cache;
     expect({ hits: cache.hits, misses: cache.misses, loads: cache.loads, evictions: cache.evictions }).toEqual({ hits: 3, misses: 3, loads: 3, evictions: 2 });
     expect(cache.loadedBytes).toBe(policyBytes);
@@ -338,7 +338,7 @@ describe('the model manager', () => {
     expect(await runtime.models.load('vad')).toBeNull();
     expect(runtime.models.loaded()).toEqual(['vad']);
     expect(await runtime.models.load('nosuch')).toMatch(/no model named 'nosuch'/);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('preloads at start (Silero warm-up included) and closes cleanly before any tick', async () => {
@@ -346,7 +346,7 @@ describe('the model manager', () => {
     await runtime.start();
     expect(runtime.models.loaded()).toEqual(['policy', 'vad']);
     expect(runtime.snapshot().inference!.cache.loads).toBe(2);
-    await runtime.closeAsync();
+    await runtime.close();
     const log = readLog(runtime.logBytes());
     expect(log.header.models.map((model) => model.name)).toEqual(['policy', 'vad']);
     const events = log.ticks.at(-1)!.lifecycle.filter((event) => event.actor === runtime.actorId('inference'));
@@ -355,14 +355,14 @@ describe('the model manager', () => {
 
   it('replaces an inference worker that died between ticks: its models load again, answers go on', async () => {
     const runtime = createRuntime(system('worker-death', policyOnly, { a: {} }));
-    await runtime.runAsync(4);
+    await runtime.run(4);
     await runtime.killInferenceWorker();
-    await runtime.runAsync(4);
+    await runtime.run(4);
     const answers = answersOf(runtime, 'a');
     expect(answers.map((answer) => answer.response.id)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(answers.map((answer) => answer.response.error)).toEqual(['', '', '', '', '', '']);
     expect(runtime.snapshot().inference!.cache).toMatchObject({ loads: 2, misses: 2 });
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('refuses a model file that changed since the run began', async () => {
@@ -372,11 +372,11 @@ describe('the model manager', () => {
     const bytes = readFileSync(copy);
     bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
     writeFileSync(copy, bytes);
-    await runtime.runAsync(3);
+    await runtime.run(3);
     const [answer] = answersOf(runtime, 'a');
     expect(answer!.response.errorCode).toBe('model_unavailable');
     expect(answer!.response.error).toMatch(/changed since the run began .* restart the runtime to use the new version/);
-    await runtime.closeAsync();
+    await runtime.close();
   });
 
   it('loads a registry file whose paths are relative to it', async () => {
@@ -386,21 +386,21 @@ describe('the model manager', () => {
     const runtime = createRuntime(system('registry', registry as unknown as InferenceConfig, { a: { until: 1 } }));
     await runtime.start();
     expect(runtime.models.loaded()).toEqual(['policy']);
-    await runtime.runAsync(3);
+    await runtime.run(3);
     expect(answersOf(runtime, 'a')[0]!.response.errorCode).toBe('none');
-    await runtime.closeAsync();
+    await runtime.close();
   });
 });
 
 describe('providers', () => {
   it('WebGPU asked for on a machine without a GPU falls back to CPU, says so in the log, and answers the same', async () => {
     const cpu = createRuntime(system('provider', policyOnly, { a: { until: 3 } }));
-    await cpu.runAsync(5);
+    await cpu.run(5);
     const gpu = createRuntime(system('provider', { ...policyOnly, provider: 'webgpu' }, { a: { until: 3 } }));
-    await gpu.runAsync(5);
+    await gpu.run(5);
     expect(answersOf(gpu, 'a').map((answer) => answer.bytes)).toEqual(answersOf(cpu, 'a').map((answer) => answer.bytes));
-    await cpu.closeAsync();
-    await gpu.closeAsync();
+    await cpu.close();
+    await gpu.close();
     const log = readLog(gpu.logBytes());
     expect(log.header.gpu).toBe(false);
     expect(JSON.parse(log.header.inferenceJson).provider).toBe('webgpu');
@@ -418,8 +418,8 @@ describe('replay', () => {
       v: { topic: 'infer/vad', requests: (tick) => [encodeInferRequest({ id: tick, inputs: [tensor('input', new Float32Array(512).fill(tick / 100), [1, 512]), tensor('sr', new BigInt64Array([16000n]), [])] })] },
     });
     const runtime = createRuntime(definition);
-    await runtime.runAsync(10);
-    const chain = await runtime.closeAsync();
+    await runtime.run(10);
+    const chain = await runtime.close();
     const report = await replay(runtime.logBytes(), definition);
     expect(report.bitExact).toBe(true);
     expect(report.chainHex).toBe(chain);
@@ -430,8 +430,8 @@ describe('replay', () => {
     copyFileSync(policyPath, copy);
     const definition = system('replay-tampered', { models: { policy: copy } }, { a: {} });
     const runtime = createRuntime(definition);
-    await runtime.runAsync(5);
-    await runtime.closeAsync();
+    await runtime.run(5);
+    await runtime.close();
     // Flip the lowest bit of a float in the middle of the weights: a different model.
     const bytes = readFileSync(copy);
     const at = Math.floor(bytes.length / 2) & ~3;
@@ -448,8 +448,8 @@ describe('replay', () => {
     copyFileSync(policyPath, copy);
     const definition = system('replay-whole', { models: { policy: copy }, logOutputs: 'full' }, { a: {}, b: {} });
     const runtime = createRuntime(definition);
-    await runtime.runAsync(6);
-    await runtime.closeAsync();
+    await runtime.run(6);
+    await runtime.close();
     const log = readLog(runtime.logBytes());
     expect(log.ticks.flatMap((record) => record.inferences).every((record) => record.response !== null)).toBe(true);
     rmSync(copy);

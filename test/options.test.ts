@@ -61,9 +61,9 @@ describe('option objects', () => {
 
   it('run, replay and the testing kit check their options', async () => {
     const runtime = createRuntime(system);
-    expect(thrown(() => runtime.run(1, { progresEvery: 1 } as never))).toMatch(/run options: unknown option 'progresEvery'; did you mean 'progressEvery'\?/);
-    runtime.run(1);
-    runtime.close();
+    await expect(runtime.run(1, { progresEvery: 1 } as never)).rejects.toThrow(/run options: unknown option 'progresEvery'; did you mean 'progressEvery'\?/);
+    await runtime.run(1);
+    await runtime.close();
     await expect(replay(runtime.logBytes(), system, { worker: 1 } as never)).rejects.toThrow(/replay options: unknown option 'worker'; did you mean 'workers'\?/);
     await expect(assertDeterministic(system, { tick: 3 } as never)).rejects.toThrow(/assertDeterministic options: unknown option 'tick'; did you mean 'ticks'\?/);
   });

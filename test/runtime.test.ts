@@ -31,7 +31,7 @@ function system(setup: SystemDefinition['setup'], extra: Partial<SystemDefinitio
 }
 
 describe('ticks and canonical order', () => {
-  it('delivers what tick t published in tick t+1, ordered by (priority desc, topic, sender, seq)', () => {
+  it('delivers what tick t published in tick t+1, ordered by (priority desc, topic, sender, seq)', async () => {
     // Two senders with different actor priorities publish to two topics with mixed message
     // priorities, in an order unlike the canonical one.
     const sender = defineActor({
@@ -54,7 +54,7 @@ describe('ticks and canonical order', () => {
         s.spawn(sender, { name: 's-high', priority: 7 }); // id 3, runs first
       }),
     );
-    runtime.run(3);
+    await runtime.run(3);
     expect(runtime.topic('a')).toBeLessThan(runtime.topic('b'));
     expect(runtime.actorState<string[]>('rec')).toEqual([
       // Priority 9 first; then priority 5 on topic a (sender 2 before 3, each in seq order); then topic b.
@@ -69,12 +69,12 @@ describe('ticks and canonical order', () => {
     ]);
   });
 
-  it('takes injected inputs in at the next tick boundary and logs them there', () => {
+  it('takes injected inputs in at the next tick boundary and logs them there', async () => {
     const runtime = createRuntime(system((s) => s.spawn(recorder, { name: 'rec', args: { topics: ['in'] } })));
-    runtime.step();
+    await runtime.step();
     runtime.inject('in', bytes(7), { priority: 3 });
     runtime.inject('in', bytes(8));
-    const record = runtime.step();
+    const record = await runtime.step();
     expect(record.injected.map((i) => [i.seq, i.priority, i.payload[0]])).toEqual([
       [1, 3, 7],
       [2, 0, 8],
@@ -82,7 +82,7 @@ describe('ticks and canonical order', () => {
     expect(runtime.actorState<string[]>('rec')).toEqual(['in:2:0:1:3:7', 'in:2:0:2:0:8']);
   });
 
-  it('runs runnable actors by (priority desc, actor id), at most tickTasksMax per tick', () => {
+  it('runs runnable actors by (priority desc, actor id), at most tickTasksMax per tick', async () => {
     const order: string[] = [];
     const stepper = defineActor({
       name: 'stepper',
@@ -101,7 +101,7 @@ describe('ticks and canonical order', () => {
       }),
       { tickTasksMax: 2 },
     );
-    runtime.run(1);
+    await runtime.run(1);
     expect(order).toEqual(['1:p5', '1:p0-a']);
   });
 });
@@ -128,24 +128,24 @@ describe('bounded mailboxes and backpressure', () => {
     receive: (n) => n + 1,
   });
 
-  it('refuses a publish to a full mailbox, tells the sender, and does not schedule it until there is room', () => {
+  it('refuses a publish to a full mailbox, tells the sender, and does not schedule it until there is room', async () => {
     const runtime = createRuntime(
       system((s) => {
         s.spawn(slow, { name: 'slow', mailboxCapacity: 4 });
         s.spawn(flooder, { name: 'flooder' });
       }),
     );
-    const first = runtime.step();
+    const first = await runtime.step();
     // Tick 1: four accepted (reserved for tick 2), the fifth refused.
     expect(runtime.actorState<{ sent: number; refusals: string[] }>('flooder')).toEqual({ sent: 4, refusals: ['1:slow:4'] });
     expect(first.drops).toEqual([{ actor: 1, topic: runtime.topic('actor/1'), sender: 2, seq: 0, reason: 'refused: mailbox full, sender told' }]);
     expect(runtime.snapshot().actors.find((a) => a.name === 'flooder')?.blockedOn).toBe('slow');
     // Tick 2: the four are delivered and consumed by slow (priority/id order: slow runs first),
     // which frees room, so flooder runs again in the same tick.
-    runtime.step();
+    await runtime.step();
     expect(runtime.actorState<number>('slow')).toBe(4);
     expect(runtime.actorState<{ sent: number }>('flooder')!.sent).toBe(8);
-    runtime.run(10);
+    await runtime.run(10);
     const snapshot = runtime.snapshot();
     expect(snapshot.actors.find((a) => a.name === 'slow')!.mailboxDepth).toBeLessThanOrEqual(4);
     expect(snapshot.counters.refused).toBe(12);
@@ -153,45 +153,45 @@ describe('bounded mailboxes and backpressure', () => {
     // at shutdown (still queued or still in flight). Refusals were never accepted.
     const sent = runtime.actorState<{ sent: number }>('flooder')!.sent;
     const processed = runtime.actorState<number>('slow')!;
-    runtime.close();
+    await runtime.close();
     const drops = readLog(runtime.logBytes()).ticks.flatMap((t) => t.drops).filter((d) => d.sender === 2 && !d.reason.startsWith('refused'));
     for (const drop of drops) expect(['recipient stopped', 'undelivered at shutdown']).toContain(drop.reason);
     expect(processed + drops.length).toBe(sent);
   });
 
-  it('holds a blocked sender back while the full mailbox is not drained', () => {
+  it('holds a blocked sender back while the full mailbox is not drained', async () => {
     const runtime = createRuntime(
       system((s) => {
         s.spawn(slow, { name: 'slow', mailboxCapacity: 2 });
         s.spawn(flooder, { name: 'flooder' });
       }),
     );
-    runtime.step();
+    await runtime.step();
     runtime.suspend('slow');
-    runtime.run(5);
+    await runtime.run(5);
     const flooderState = runtime.actorState<{ sent: number; refusals: string[] }>('flooder')!;
     // Refused at tick 1; slow is suspended so its mailbox never drains: flooder never runs again.
     expect(flooderState.refusals).toEqual(['1:slow:2']);
     expect(runtime.snapshot().actors.find((a) => a.name === 'slow')?.mailboxDepth).toBe(2);
     runtime.resume('slow');
-    runtime.run(2);
+    await runtime.run(2);
     expect(runtime.actorState<{ sent: number }>('flooder')!.sent).toBeGreaterThan(2);
   });
 
-  it('refuses an injection into a full mailbox with MailboxFullError and enqueues nothing', () => {
+  it('refuses an injection into a full mailbox with MailboxFullError and enqueues nothing', async () => {
     const runtime = createRuntime(system((s) => s.spawn(slow, { name: 'slow', mailboxCapacity: 2 })));
     runtime.inject('actor/1', bytes(1));
     runtime.inject('actor/1', bytes(2));
     expect(() => runtime.inject('actor/1', bytes(3))).toThrow(MailboxFullError);
     expect(() => runtime.inject('actor/1', bytes(3))).toThrow(/mailbox of actor 'slow' is full \(2 messages\).*Retry after the next tick/);
-    const record = runtime.step();
+    const record = await runtime.step();
     expect(record.injected).toHaveLength(2);
     expect(runtime.actorState<number>('slow')).toBe(2);
   });
 });
 
 describe('crashes and lifecycle', () => {
-  it('crashes an actor that throws, records the error and its tick, drops its mail with a reason, and keeps running', () => {
+  it('crashes an actor that throws, records the error and its tick, drops its mail with a reason, and keeps running', async () => {
     const fragile = defineActor({
       name: 'fragile',
       subscribe: ['work'],
@@ -207,9 +207,9 @@ describe('crashes and lifecycle', () => {
         s.spawn(recorder, { name: 'rec', args: { topics: ['work'] } });
       }),
     );
-    runtime.step();
+    await runtime.step();
     for (const value of [1, 13, 2]) runtime.inject('work', bytes(value));
-    const record = runtime.step();
+    const record = await runtime.step();
     expect(record.lifecycle).toEqual([
       { actor: 1, from: 'running', to: 'crashed', detail: "receiving work #2 from (external): Error: unlucky payload" },
     ]);
@@ -219,19 +219,19 @@ describe('crashes and lifecycle', () => {
     expect(view.lastCrash).toEqual({ tick: 2, message: 'receiving work #2 from (external): Error: unlucky payload' });
     // Later messages to the crashed actor are dropped with a logged reason; the others go on.
     runtime.inject('work', bytes(4));
-    const later = runtime.step();
+    const later = await runtime.step();
     expect(later.drops.map((d) => d.reason)).toEqual(['recipient crashed']);
     expect(runtime.actorState<string[]>('rec')).toHaveLength(4);
   });
 
-  it('writes every lifecycle transition to the log', () => {
+  it('writes every lifecycle transition to the log', async () => {
     const quiet = defineActor({ name: 'quiet', init: () => 0, receive: () => undefined });
     const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q' })));
-    runtime.run(2);
+    await runtime.run(2);
     runtime.suspend('q');
     runtime.resume('q');
-    runtime.step();
-    runtime.close();
+    await runtime.step();
+    await runtime.close();
     const log = readLog(runtime.logBytes());
     const transitions = log.ticks.flatMap((t) => t.lifecycle.map((e) => `${t.tick}:${e.actor}:${e.from}>${e.to}`));
     expect(transitions).toEqual([
@@ -247,7 +247,7 @@ describe('crashes and lifecycle', () => {
     expect(log.end).toEqual({ ticks: 3, reason: 'shutdown' });
   });
 
-  it('crashes an actor whose receive returns a Promise, saying what to do instead', () => {
+  it('crashes an actor whose receive returns a Promise, saying what to do instead', async () => {
     const asyncActor = defineActor({
       name: 'async',
       subscribe: ['work'],
@@ -255,14 +255,14 @@ describe('crashes and lifecycle', () => {
       receive: async (n: number) => n + 1,
     } as never);
     const runtime = createRuntime(system((s) => s.spawn(asyncActor, { name: 'a' })));
-    runtime.step();
+    await runtime.step();
     runtime.inject('work', bytes(1));
-    runtime.step();
+    await runtime.step();
     const crash = runtime.snapshot().actors[0]!.lastCrash!;
     expect(crash.message).toMatch(/receive returned a Promise; receive must be synchronous.*runtime\.inject/);
   });
 
-  it('crashes an actor whose init throws; the rest of the system starts', () => {
+  it('crashes an actor whose init throws; the rest of the system starts', async () => {
     const broken = defineActor({
       name: 'broken',
       init: () => {
@@ -276,7 +276,7 @@ describe('crashes and lifecycle', () => {
         s.spawn(recorder, { name: 'rec', args: { topics: [] } });
       }),
     );
-    const record = runtime.step();
+    const record = await runtime.step();
     expect(record.lifecycle.filter((e) => e.to === 'crashed')).toEqual([
       { actor: 1, from: 'initializing', to: 'crashed', detail: 'in init: TypeError: no config' },
     ]);
@@ -296,30 +296,30 @@ describe('bad input', () => {
       },
     });
 
-  function crashOf(publish: Parameters<typeof publisher>[0], config = {}): string {
+  async function crashOf(publish: Parameters<typeof publisher>[0], config = {}): Promise<string> {
     const runtime = createRuntime(system((s) => s.spawn(publisher(publish), { name: 'p' }), { topics: ['known'] }), config);
-    runtime.step();
+    await runtime.step();
     return runtime.snapshot().actors[0]!.lastCrash?.message ?? 'no crash';
   }
 
-  it('names an unknown topic and says how to declare it', () => {
-    expect(crashOf((ctx) => ctx.publish('nope', bytes(1)))).toMatch(
+  it('names an unknown topic and says how to declare it', async () => {
+    expect(await crashOf((ctx) => ctx.publish('nope', bytes(1)))).toMatch(
       /UnknownTopicError: unknown topic 'nope': no actor subscribes to it and the system does not declare it; add it to the system's `topics`/,
     );
     const runtime = createRuntime(system(() => {}));
     expect(() => runtime.inject('nope', bytes(1))).toThrow(UnknownTopicError);
   });
 
-  it('refuses a payload over the size limit with the limit and what to do', () => {
-    expect(crashOf((ctx) => ctx.publish('known', new Uint8Array(100)), { payloadBytesMax: 64 })).toMatch(
+  it('refuses a payload over the size limit with the limit and what to do', async () => {
+    expect(await crashOf((ctx) => ctx.publish('known', new Uint8Array(100)), { payloadBytesMax: 64 })).toMatch(
       /PayloadTooLargeError: actor 'p' publishing to 'known': payload of 100 bytes exceeds payloadBytesMax \(64 bytes\)/,
     );
     const runtime = createRuntime(system(() => {}, { topics: ['known'] }), { payloadBytesMax: 8 });
     expect(() => runtime.inject('known', new Uint8Array(9))).toThrow(PayloadTooLargeError);
   });
 
-  it('refuses values JSON would mangle, naming the path', () => {
-    expect(crashOf((ctx) => ctx.publishJson('known', { price: Number.NaN }))).toMatch(/PayloadEncodingError: .*price.*NaN/);
+  it('refuses values JSON would mangle, naming the path', async () => {
+    expect(await crashOf((ctx) => ctx.publishJson('known', { price: Number.NaN }))).toMatch(/PayloadEncodingError: .*price.*NaN/);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     const runtime = createRuntime(system(() => {}, { topics: ['known'] }));
@@ -327,7 +327,7 @@ describe('bad input', () => {
     expect(() => runtime.injectJson('known', { at: 1n })).toThrow(PayloadEncodingError);
   });
 
-  it('refuses publish outside an activation (a timer in an actor) with what to do', () => {
+  it('refuses publish outside an activation (a timer in an actor) with what to do', async () => {
     let saved: Parameters<Parameters<typeof publisher>[0]>[0] | null = null;
     const runtime = createRuntime(
       system(
@@ -341,7 +341,7 @@ describe('bad input', () => {
         { topics: ['known'] },
       ),
     );
-    runtime.step();
+    await runtime.step();
     expect(() => saved!.publish('known', bytes(1))).toThrow(ActorContractError);
     expect(() => saved!.publish('known', bytes(1))).toThrow(/outside an actor activation.*runtime\.inject/);
   });
@@ -364,14 +364,14 @@ describe('bad input', () => {
 });
 
 describe('snapshot', () => {
-  it('shows actors, lifecycle states, mailbox depths and counters', () => {
+  it('shows actors, lifecycle states, mailbox depths and counters', async () => {
     const quiet = defineActor({ name: 'quiet', subscribe: ['t'], init: () => 0, receive: (n) => n + 1 });
     const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q', priority: 3 })));
     runtime.inject('t', bytes(1));
-    runtime.step();
+    await runtime.step();
     runtime.suspend('q');
     runtime.inject('t', bytes(2));
-    runtime.step();
+    await runtime.step();
     const snapshot = runtime.snapshot();
     expect(snapshot.tick).toBe(2);
     expect(snapshot.actors).toEqual([
@@ -394,13 +394,13 @@ describe('embedded inputs', () => {
         ],
       });
     const runtime = createRuntime(system);
-    const record = runtime.step();
+    const record = await runtime.step();
     expect(record.drops.map((d) => d.reason)).toEqual([
       "refused: embedded input, inject into 'feed': mailbox of actor 'sleeper' is full (1 messages); nothing was enqueued. Retry after the next tick, or raise mailboxCapacity for that actor",
     ]);
-    runtime.run(3);
+    await runtime.run(3);
     expect(runtime.actorState<number>('sleeper')).toBe(4);
-    runtime.close();
+    await runtime.close();
     expect((await replay(runtime.logBytes(), system)).bitExact).toBe(true);
   });
 });
@@ -417,15 +417,15 @@ describe('control requests are inputs', () => {
       },
     });
     const runtime = createRuntime(system, { level: 'full' });
-    runtime.step();
+    await runtime.step();
     runtime.suspend('a');
     runtime.inject('t', bytes(1));
-    runtime.step();
+    await runtime.step();
     runtime.resume('a');
     runtime.stopActor('b');
     runtime.inject('t', bytes(2));
-    runtime.run(2);
-    runtime.close();
+    await runtime.run(2);
+    await runtime.close();
     expect(runtime.snapshot().actors.map((a) => [a.name, a.lifecycle])).toEqual([
       ['a', 'stopped'],
       ['b', 'stopped'],

@@ -187,9 +187,9 @@ async function runFor(
   try {
     for (let tick = 1; tick <= ticks; tick++) {
       await options.before?.(runtime, tick);
-      await runtime.stepAsync();
+      await runtime.step();
     }
-    await runtime.closeAsync();
+    await runtime.close();
   } catch (error) {
     await runtime.abandon();
     throw error;

@@ -99,8 +99,8 @@ class Harness {
     }
   }
 
-  step(ticks = 1): void {
-    for (let i = 0; i < ticks; i++) this.runtime.step();
+  async step(ticks = 1): Promise<void> {
+    for (let i = 0; i < ticks; i++) await this.runtime.step();
   }
 
   /** Sends `text` to actor `name` (delivered at the next tick). */
@@ -127,14 +127,14 @@ const stops = (event: Event) => event.to === 'stopped';
 const restarts = (event: Event) => event.to === 'restarting';
 
 describe('supervision: start and shutdown order', () => {
-  it('starts children in the order of the spec, a nested supervisor with its children before the next sibling', () => {
+  it('starts children in the order of the spec, a nested supervisor with its children before the next sibling', async () => {
     const tree = supervisor({ strategy: 'one_for_one' }, [
       { id: 'a', start: worker },
       { id: 'sub', start: supervisor({ strategy: 'one_for_one' }, [{ id: 'b', start: worker }, { id: 'c', start: worker }]) },
       { id: 'd', start: worker },
     ]);
     const h = new Harness(tree);
-    h.step();
+    await h.step();
     expect(h.at(1, (e) => e.to === 'initializing')).toEqual([
       'root:initializing',
       'root/a:initializing',
@@ -146,27 +146,27 @@ describe('supervision: start and shutdown order', () => {
     expect(h.runtime.snapshot().actors.every((a) => a.lifecycle === 'running')).toBe(true);
   });
 
-  it('stops the tree in reverse start order on shutdown, each supervisor after its children', () => {
+  it('stops the tree in reverse start order on shutdown, each supervisor after its children', async () => {
     const tree = supervisor({ strategy: 'one_for_one' }, [
       { id: 'a', start: worker },
       { id: 'sub', start: supervisor({ strategy: 'one_for_one' }, [{ id: 'b', start: worker }, { id: 'c', start: worker }]) },
       { id: 'd', start: worker },
     ]);
     const h = new Harness(tree);
-    h.step(2);
-    h.runtime.close();
+    await h.step(2);
+    await h.runtime.close();
     const last = h.records[h.records.length - 1]!.tick;
     expect(h.at(last, stops)).toEqual(['root/d:stopped', 'root/sub/c:stopped', 'root/sub/b:stopped', 'root/sub:stopped', 'root/a:stopped', 'root:stopped']);
   });
 
-  it('stops a child added by startChild in its place in the reverse order, before the older children', () => {
+  it('stops a child added by startChild in its place in the reverse order, before the older children', async () => {
     const sub = supervisor({ strategy: 'one_for_one' }, [{ id: 'b', start: worker }]);
     const tree = supervisor({ strategy: 'one_for_one' }, [{ id: 'sub', start: sub }, { id: 'z', start: worker }]);
     const h = new Harness(tree);
-    h.step();
+    await h.step();
     h.runtime.supervisor('root/sub').startChild({ id: 'late', start: worker });
-    h.step();
-    h.runtime.close();
+    await h.step();
+    await h.runtime.close();
     const last = h.records[h.records.length - 1]!.tick;
     expect(h.at(last, stops)).toEqual(['root/z:stopped', 'root/sub/late:stopped', 'root/sub/b:stopped', 'root/sub:stopped', 'root:stopped']);
   });
@@ -180,27 +180,27 @@ describe('supervision: restart strategies', () => {
       { id: 'c', start: worker },
     ]);
 
-  it('one_for_one restarts only the child that crashed, at the next tick', () => {
+  it('one_for_one restarts only the child that crashed, at the next tick', async () => {
     const h = new Harness(three('one_for_one'));
-    h.step(2);
+    await h.step(2);
     h.send('root/b', 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.at(3)).toEqual(['root/b:crashed']);
     expect(h.at(4)).toEqual(['root/b:restarting', 'root/b:initializing', 'root/b:running']);
     expect(h.path('root/a')).toEqual(['created', 'initializing', 'running']);
   });
 
-  it('one_for_all stops the other children in reverse order, then restarts all of them in order', () => {
+  it('one_for_all stops the other children in reverse order, then restarts all of them in order', async () => {
     const h = new Harness(three('one_for_all'));
-    h.step(2);
+    await h.step(2);
     h.send('root/b', 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.at(4, stops)).toEqual(['root/c:stopped', 'root/a:stopped']);
     expect(h.at(4, restarts)).toEqual(['root/a:restarting', 'root/b:restarting', 'root/c:restarting']);
     expect(['root/a', 'root/b', 'root/c'].map((name) => h.state(name))).toEqual(['running', 'running', 'running']);
   });
 
-  it('rest_for_one stops the children started after the crashed one (reverse order) and restarts it and them in order', () => {
+  it('rest_for_one stops the children started after the crashed one (reverse order) and restarts it and them in order', async () => {
     const h = new Harness(
       supervisor({ strategy: 'rest_for_one', intensity: 5, period: 10 }, [
         { id: 'a', start: worker },
@@ -209,60 +209,60 @@ describe('supervision: restart strategies', () => {
         { id: 'd', start: worker },
       ]),
     );
-    h.step(2);
+    await h.step(2);
     h.send('root/b', 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.at(4, stops)).toEqual(['root/d:stopped', 'root/c:stopped']);
     expect(h.at(4, restarts)).toEqual(['root/b:restarting', 'root/c:restarting', 'root/d:restarting']);
     expect(h.path('root/a')).toEqual(['created', 'initializing', 'running']);
   });
 
-  it('simple_one_for_one starts children from its template with startChild and restarts only the one that crashed', () => {
+  it('simple_one_for_one starts children from its template with startChild and restarts only the one that crashed', async () => {
     const h = new Harness(supervisor({ strategy: 'simple_one_for_one', intensity: 5, period: 10 }, [{ id: 'conn', start: worker }]));
-    h.step();
+    await h.step();
     expect(h.runtime.supervisor('root').countChildren()).toEqual({ specs: 0, active: 0, supervisors: 0, workers: 0 });
     const first = h.runtime.supervisor('root').startChild({ user: 1 });
     const second = h.runtime.supervisor('root').startChild({ user: 2 });
     expect([first, second]).toEqual(['root/conn-1', 'root/conn-2']);
-    h.step();
+    await h.step();
     expect(h.runtime.supervisor('root').countChildren()).toEqual({ specs: 2, active: 2, supervisors: 0, workers: 2 });
     h.send(second, 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.path(second)).toEqual(['created', 'initializing', 'running', 'crashed', 'restarting', 'initializing', 'running']);
     expect(h.path(first)).toEqual(['created', 'initializing', 'running']);
   });
 
-  it('simple_one_for_one forgets a child that terminateChild stopped', () => {
+  it('simple_one_for_one forgets a child that terminateChild stopped', async () => {
     const h = new Harness(supervisor({ strategy: 'simple_one_for_one' }, [{ id: 'conn', start: worker }]));
     const name = h.runtime.supervisor('root').startChild(undefined);
-    h.step();
+    await h.step();
     h.runtime.supervisor('root').terminateChild('conn-1');
-    h.step();
+    await h.step();
     expect(h.state(name)).toBe('stopped');
     expect(h.runtime.supervisor('root').whichChildren()).toEqual([]);
   });
 });
 
 describe('supervision: restart types', () => {
-  it('restarts a permanent child even after a normal exit', () => {
+  it('restarts a permanent child even after a normal exit', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one' }, [{ id: 'p', start: quitter, restart: 'permanent' }]));
-    h.step(2);
+    await h.step(2);
     h.runtime.stopActor('root/p');
-    h.step(2);
+    await h.step(2);
     expect(h.path('root/p').slice(3)).toEqual(['stopping', 'stopped', 'restarting', 'initializing', 'running']);
   });
 
-  it('restarts a transient child only after an abnormal exit', () => {
+  it('restarts a transient child only after an abnormal exit', async () => {
     const h = new Harness(
       supervisor({ strategy: 'one_for_one', intensity: 5 }, [
         { id: 'crashes', start: quitter, restart: 'transient' },
         { id: 'stops', start: quitter, restart: 'transient' },
       ]),
     );
-    h.step(2);
+    await h.step(2);
     h.send('root/crashes', 'crash');
     h.runtime.stopActor('root/stops');
-    h.step(3);
+    await h.step(3);
     expect(h.state('root/crashes')).toBe('running');
     expect(h.path('root/crashes')).toContain('restarting');
     expect(h.state('root/stops')).toBe('stopped');
@@ -273,16 +273,16 @@ describe('supervision: restart types', () => {
     ]);
   });
 
-  it('never restarts a temporary child, and removes it from the supervisor when it exits', () => {
+  it('never restarts a temporary child, and removes it from the supervisor when it exits', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one' }, [{ id: 't', start: quitter, restart: 'temporary' }, { id: 'w', start: worker }]));
-    h.step(2);
+    await h.step(2);
     h.send('root/t', 'crash');
-    h.step(3);
+    await h.step(3);
     expect(h.state('root/t')).toBe('crashed');
     expect(h.runtime.supervisor('root').whichChildren().map((c) => c.id)).toEqual(['w']);
   });
 
-  it('one_for_all stops a temporary sibling and does not restart it', () => {
+  it('one_for_all stops a temporary sibling and does not restart it', async () => {
     const h = new Harness(
       supervisor({ strategy: 'one_for_all', intensity: 5 }, [
         { id: 'a', start: worker },
@@ -290,9 +290,9 @@ describe('supervision: restart types', () => {
         { id: 'b', start: worker },
       ]),
     );
-    h.step(2);
+    await h.step(2);
     h.send('root/a', 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.state('root/t')).toBe('stopped');
     expect(h.at(4, restarts)).toEqual(['root/a:restarting', 'root/b:restarting']);
     expect(h.runtime.supervisor('root').whichChildren().map((c) => c.id)).toEqual(['a', 'b']);
@@ -300,7 +300,7 @@ describe('supervision: restart types', () => {
 });
 
 describe('supervision: restart intensity and escalation', () => {
-  it('gives up after more than `intensity` restarts within `period` ticks: stops its children in reverse order, and a root fails', () => {
+  it('gives up after more than `intensity` restarts within `period` ticks: stops its children in reverse order, and a root fails', async () => {
     const h = new Harness(
       supervisor({ strategy: 'one_for_one', intensity: 2, period: 10 }, [
         { id: 'a', start: worker },
@@ -308,10 +308,10 @@ describe('supervision: restart intensity and escalation', () => {
         { id: 'c', start: worker },
       ]),
     );
-    h.step();
+    await h.step();
     for (let i = 0; i < 3; i++) {
       h.send('root/b', 'crash');
-      h.step(2);
+      await h.step(2);
     }
     // Crashes at ticks 2, 4, 6: the first two are restarted, the third is one too many.
     expect(h.events.filter((e) => e.actor === 'root/b' && e.to === 'restarting').map((e) => e.tick)).toEqual([3, 5]);
@@ -321,32 +321,32 @@ describe('supervision: restart intensity and escalation', () => {
     expect(h.runtime.snapshot().supervisors[0]!.state).toBe('failed');
   });
 
-  it('forgets restarts older than `period` ticks, so a slow trickle of crashes never escalates', () => {
+  it('forgets restarts older than `period` ticks, so a slow trickle of crashes never escalates', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 1, period: 3 }, [{ id: 'a', start: worker }]));
-    h.step();
+    await h.step();
     for (let i = 0; i < 6; i++) {
       h.send('root/a', 'crash');
-      h.step(3);
+      await h.step(3);
     }
     expect(h.events.filter((e) => e.actor === 'root/a' && e.to === 'restarting')).toHaveLength(6);
     expect(h.state('root')).toBe('running');
   });
 
-  it('with intensity 0 gives up at the first exit that needs a restart', () => {
+  it('with intensity 0 gives up at the first exit that needs a restart', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 0 }, [{ id: 'a', start: worker }]));
-    h.step();
+    await h.step();
     h.send('root/a', 'crash');
-    h.step(2);
+    await h.step(2);
     expect(h.path('root/a')).not.toContain('restarting');
     expect(h.state('root')).toBe('failed');
   });
 
-  it('escalates to the parent, which restarts the failed supervisor with all its children and counts it as one restart', () => {
+  it('escalates to the parent, which restarts the failed supervisor with all its children and counts it as one restart', async () => {
     const inner = supervisor({ strategy: 'one_for_one', intensity: 0 }, [{ id: 'x', start: worker }, { id: 'y', start: worker }]);
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 3, period: 20 }, [{ id: 'inner', start: inner }, { id: 'z', start: worker }]));
-    h.step();
+    await h.step();
     h.send('root/inner/y', 'crash');
-    h.step(3);
+    await h.step(3);
     // tick 2: y crashes; tick 3: inner gives up (stops x), crashes; root restarts it with x and y.
     expect(h.at(3)).toEqual([
       'root/inner/x:stopping',
@@ -366,13 +366,13 @@ describe('supervision: restart intensity and escalation', () => {
     expect(h.path('root/z')).toEqual(['created', 'initializing', 'running']);
   });
 
-  it('escalates all the way up when every level gives up, and nothing hangs', () => {
+  it('escalates all the way up when every level gives up, and nothing hangs', async () => {
     const inner = supervisor({ strategy: 'one_for_one', intensity: 0 }, [{ id: 'x', start: worker }]);
     const middle = supervisor({ strategy: 'one_for_one', intensity: 0 }, [{ id: 'inner', start: inner }]);
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 0 }, [{ id: 'middle', start: middle }]));
-    h.step();
+    await h.step();
     h.send('root/middle/inner/x', 'crash');
-    h.step(3);
+    await h.step(3);
     expect(h.state('root')).toBe('failed');
     expect(h.at(3, (e) => e.to === 'crashed')).toEqual(['root/middle/inner:crashed', 'root/middle:crashed', 'root:crashed']);
     expect(h.runtime.snapshot().actors.filter((a) => a.lifecycle === 'running')).toEqual([]);
@@ -380,7 +380,7 @@ describe('supervision: restart intensity and escalation', () => {
 });
 
 describe('supervision: failing starts', () => {
-  it('fails its own start when a child cannot start, stopping the children it started (reverse order)', () => {
+  it('fails its own start when a child cannot start, stopping the children it started (reverse order)', async () => {
     const h = new Harness(
       supervisor({ strategy: 'one_for_one', intensity: 10 }, [
         { id: 'a', start: worker },
@@ -388,19 +388,19 @@ describe('supervision: failing starts', () => {
         { id: 'broken', start: brokenInit },
       ]),
     );
-    h.step(2);
+    await h.step(2);
     expect(h.at(2, stops)).toEqual(['root/b:stopped', 'root/a:stopped']);
     expect(h.events.find((e) => e.actor === 'root' && e.to === 'crashed')!.detail).toMatch(/failed to start child 'broken'.*cannot start/);
     expect(h.state('root')).toBe('failed');
-    h.step(5);
+    await h.step(5);
     expect(h.events.filter((e) => e.tick > 2)).toEqual([]);
   });
 
-  it('retries a child that throws in init on every restart until the intensity is spent, then escalates', () => {
+  it('retries a child that throws in init on every restart until the intensity is spent, then escalates', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 3, period: 100 }, [{ id: 'a', start: worker }, { id: 'flaky', start: startsOnce }]));
-    h.step();
+    await h.step();
     h.send('root/flaky', 'crash');
-    h.step(10);
+    await h.step(10);
     // Crash at tick 2; restarts at 3, 4, 5 each fail in init; the fourth restart is one too many.
     expect(h.events.filter((e) => e.actor === 'root/flaky' && e.to === 'restarting').map((e) => e.tick)).toEqual([3, 4, 5]);
     expect(h.events.filter((e) => e.actor === 'root/flaky' && e.to === 'crashed').map((e) => e.tick)).toEqual([2, 3, 4, 5]);
@@ -408,28 +408,28 @@ describe('supervision: failing starts', () => {
     expect(h.state('root')).toBe('failed');
   });
 
-  it('a dynamically started child that cannot start is removed, and the supervisor goes on', () => {
+  it('a dynamically started child that cannot start is removed, and the supervisor goes on', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one' }, [{ id: 'a', start: worker }]), (builder) => builder.register(brokenInit));
-    h.step();
+    await h.step();
     h.runtime.supervisor('root').startChild({ id: 'dyn', start: brokenInit });
-    h.step(3);
+    await h.step(3);
     expect(h.state('root')).toBe('running');
     expect(h.runtime.supervisor('root').whichChildren().map((c) => c.id)).toEqual(['a']);
   });
 });
 
 describe('supervision: backoff', () => {
-  it('waits `initial` ticks before a restart, growing by `factor` per restart within the period, up to `max`', () => {
+  it('waits `initial` ticks before a restart, growing by `factor` per restart within the period, up to `max`', async () => {
     const h = new Harness(
       supervisor({ strategy: 'one_for_one', intensity: 10, period: 1000, backoff: { initial: 2, max: 5, factor: 2 } }, [{ id: 'a', start: worker }]),
     );
-    h.step();
+    await h.step();
     const crashTicks: number[] = [];
     for (let i = 0; i < 4; i++) {
       h.send('root/a', 'crash');
-      h.step();
+      await h.step();
       crashTicks.push(h.runtime.tick);
-      while (h.state('root/a') !== 'running') h.step();
+      while (h.state('root/a') !== 'running') await h.step();
     }
     const restartTicks = h.events.filter((e) => e.actor === 'root/a' && e.to === 'restarting').map((e) => e.tick);
     expect(restartTicks.map((tick, i) => tick - crashTicks[i]!)).toEqual([2, 4, 5, 5]);
@@ -439,48 +439,48 @@ describe('supervision: backoff', () => {
 describe('supervision: verbs for dynamic children', () => {
   const tree = () => supervisor({ strategy: 'one_for_one' }, [{ id: 'a', start: worker }]);
 
-  it('startChild adds a child at the end and starts it at the next tick; already_started and already_present refuse a reused id', () => {
+  it('startChild adds a child at the end and starts it at the next tick; already_started and already_present refuse a reused id', async () => {
     const h = new Harness(tree());
-    h.step();
+    await h.step();
     const sup = h.runtime.supervisor('root');
     expect(sup.startChild({ id: 'b', start: worker, args: { n: 1 } })).toBe('root/b');
-    h.step();
+    await h.step();
     expect(sup.whichChildren().map((c) => [c.id, c.name, c.type, c.state])).toEqual([
       ['a', 'root/a', 'worker', 'running'],
       ['b', 'root/b', 'worker', 'running'],
     ]);
     expect(() => sup.startChild({ id: 'b', start: worker })).toThrow(expect.objectContaining({ code: 'supervisor_already_started' }));
     sup.terminateChild('b');
-    h.step();
+    await h.step();
     expect(() => sup.startChild({ id: 'b', start: worker })).toThrow(expect.objectContaining({ code: 'supervisor_already_present' }));
   });
 
-  it('terminateChild stops a child and keeps its spec; restartChild starts it again; deleteChild removes it', () => {
+  it('terminateChild stops a child and keeps its spec; restartChild starts it again; deleteChild removes it', async () => {
     const h = new Harness(tree());
-    h.step();
+    await h.step();
     const sup = h.runtime.supervisor('root');
     sup.terminateChild('a');
-    h.step();
+    await h.step();
     expect(sup.whichChildren()[0]!.state).toBe('stopped');
     expect(sup.countChildren()).toEqual({ specs: 1, active: 0, supervisors: 0, workers: 1 });
     sup.restartChild('a');
-    h.step();
+    await h.step();
     expect(h.path('root/a').slice(-3)).toEqual(['restarting', 'initializing', 'running']);
     expect(() => sup.deleteChild('a')).toThrow(expect.objectContaining({ code: 'supervisor_running' }));
     sup.terminateChild('a');
-    h.step();
+    await h.step();
     sup.deleteChild('a');
-    h.step();
+    await h.step();
     expect(sup.whichChildren()).toEqual([]);
     // The id is free again: a new child of that id gets a new actor under the same name.
     sup.startChild({ id: 'a', start: worker });
-    h.step();
+    await h.step();
     expect(sup.whichChildren().map((c) => c.state)).toEqual(['running']);
   });
 
-  it('refuses the verbs OTP refuses: unknown ids, running children, and restart/delete on simple_one_for_one', () => {
+  it('refuses the verbs OTP refuses: unknown ids, running children, and restart/delete on simple_one_for_one', async () => {
     const h = new Harness(tree());
-    h.step();
+    await h.step();
     const sup = h.runtime.supervisor('root');
     expect(() => sup.terminateChild('nope')).toThrow(expect.objectContaining({ code: 'supervisor_not_found' }));
     expect(() => sup.restartChild('a')).toThrow(expect.objectContaining({ code: 'supervisor_running' }));
@@ -497,16 +497,16 @@ describe('supervision: verbs for dynamic children', () => {
 
   it('logs the verbs as inputs, so replay repeats them at the same ticks', async () => {
     const h = new Harness(supervisor({ strategy: 'simple_one_for_one', intensity: 5 }, [{ id: 'conn', start: worker }]));
-    h.step();
+    await h.step();
     const sup = h.runtime.supervisor('root');
     sup.startChild({ user: 'x' });
-    h.step();
+    await h.step();
     sup.startChild({ user: 'y' });
     h.send('root/conn-1', 'crash');
-    h.step(2);
+    await h.step(2);
     sup.terminateChild('conn-2');
-    h.step(2);
-    h.runtime.close();
+    await h.step(2);
+    await h.runtime.close();
     const report = await replay(h.runtime.logBytes(), h.system);
     expect(report.bitExact).toBe(true);
     expect(report.ticks).toBe(6);
@@ -514,38 +514,38 @@ describe('supervision: verbs for dynamic children', () => {
 });
 
 describe('supervision: mailboxes across a crash', () => {
-  it('drops what a crashed child had queued, each with a logged reason; the new incarnation gets what is sent after the restart', () => {
+  it('drops what a crashed child had queued, each with a logged reason; the new incarnation gets what is sent after the restart', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 5 }, [{ id: 'a', start: worker }]));
-    h.step();
+    await h.step();
     for (const text of ['one', 'crash', 'two', 'three']) h.send('root/a', text);
-    h.step();
+    await h.step();
     const crashTick = h.runtime.tick;
     const drops = h.records[crashTick - 1]!.drops.filter((d) => d.actor === h.runtime.actorId('root/a'));
     expect(drops.map((d) => d.reason)).toEqual(['recipient crashed before processing it', 'recipient crashed before processing it']);
     expect(h.runtime.snapshot().actors.find((a) => a.name === 'root/a')!.dropped).toBe(2);
     h.send('root/a', 'after');
-    h.step();
+    await h.step();
     expect(h.runtime.actorState<{ got: string[] }>('root/a')!.got).toEqual(['after']);
   });
 
-  it('delivers to the new incarnation what was published to it while it was down, when it restarts before delivery', () => {
+  it('delivers to the new incarnation what was published to it while it was down, when it restarts before delivery', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 5 }, [{ id: 'a', start: worker }]));
-    h.step();
+    await h.step();
     h.send('root/a', 'crash');
-    h.step();
+    await h.step();
     // Down now; this input is delivered at the next tick, after the restart at its boundary.
     h.send('root/a', 'while-down');
-    h.step();
+    await h.step();
     expect(h.runtime.actorState<{ got: string[] }>('root/a')!.got).toEqual(['while-down']);
   });
 
-  it('drops with a reason what reaches a child waiting out its backoff', () => {
+  it('drops with a reason what reaches a child waiting out its backoff', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one', intensity: 5, backoff: { initial: 3, max: 3 } }, [{ id: 'a', start: worker }]));
-    h.step();
+    await h.step();
     h.send('root/a', 'crash');
-    h.step();
+    await h.step();
     h.send('root/a', 'lost');
-    h.step();
+    await h.step();
     const record = h.records[h.records.length - 1]!;
     expect(record.drops.map((d) => d.reason)).toEqual(['recipient crashed']);
   });
@@ -594,13 +594,13 @@ describe('supervision: replay', () => {
   it('replays a run with crashes, group restarts and escalation bit for bit', async () => {
     const inner = supervisor({ strategy: 'rest_for_one', intensity: 1, period: 4 }, [{ id: 'x', start: worker }, { id: 'y', start: worker }]);
     const h = new Harness(supervisor({ strategy: 'one_for_all', intensity: 5, period: 20 }, [{ id: 'inner', start: inner }, { id: 'z', start: worker }]));
-    h.step();
+    await h.step();
     for (const [tick, target] of [[2, 'root/inner/x'], [3, 'root/inner/x'], [6, 'root/z'], [9, 'root/inner/y']] as const) {
-      while (h.runtime.tick < tick - 1) h.step();
+      while (h.runtime.tick < tick - 1) await h.step();
       h.send(target, 'crash');
     }
-    h.step(5);
-    h.runtime.close();
+    await h.step(5);
+    await h.runtime.close();
     expect(h.events.filter((e) => e.to === 'restarting').length).toBeGreaterThan(5);
     const report = await replay(h.runtime.logBytes(), h.system);
     expect(report.bitExact).toBe(true);

@@ -52,12 +52,12 @@ describe('WASM agents on the worker pool', () => {
       s.spawn(counter, { name: 'counter' });
       s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
     });
-    await runtime.stepAsync(); // tick 1: init on the worker; running at the barrier
+    await runtime.step(); // tick 1: init on the worker; running at the barrier
     expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['running', 'running']);
     for (const value of [3, 4, 5]) runtime.inject('numbers', u32(value));
-    await runtime.stepAsync(); // tick 2: delivered, counted, count published
+    await runtime.step(); // tick 2: delivered, counted, count published
     runtime.inject('numbers', u32(9));
-    await runtime.runAsync(3);
+    await runtime.run(3);
     expect(runtime.actorState<string[]>('sink')).toEqual(['3:counts:3', '4:counts:4']);
   });
 
@@ -68,7 +68,7 @@ describe('WASM agents on the worker pool', () => {
       s.spawn(pong, { name: 'pong' }); // id 2 → worker 0
       s.spawn(collector, { name: 'watch', args: { topics: ['ping', 'pong'] } });
     });
-    await runtime.runAsync(8);
+    await runtime.run(8);
     const seen = runtime.actorState<string[]>('watch')!;
     // Ping serves 0 in init (tick 1); each hop adds one, a tick per hop.
     expect(seen.slice(0, 4)).toEqual(['2:ping:0', '3:pong:1', '4:ping:2', '5:pong:3']);
@@ -83,10 +83,10 @@ describe('WASM agents on the worker pool', () => {
         s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
       });
       runtime.inject('numbers', u32(1));
-      await runtime.runAsync(4);
+      await runtime.run(4);
       runtime.inject('numbers', u32(2));
-      await runtime.runAsync(2);
-      const chain = await runtime.closeAsync();
+      await runtime.run(2);
+      const chain = await runtime.close();
       return { runtime, chain };
     };
     const first = await once();
@@ -107,9 +107,9 @@ describe('WASM agents on the worker pool', () => {
       s.spawn(counter, { name: 'counter' });
       s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
     });
-    await runtime.runAsync(3);
+    await runtime.run(3);
     runtime.inject('numbers', u32(1));
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(crashOf(runtime, 'bad_init')).toMatch(/^trap: trap: .*unreachable/);
     expect(crashOf(runtime, 'bad_code')).toMatch(/unknown return code 7; ABI v1 knows 0 \(ok\), 1 \(stop\) and negative errors/);
     expect(crashOf(runtime, 'grower')).toMatch(/^memory limit: trapped with its memory grown to the declared maximum of 16 pages \(1024 KiB\): unreachable/);
@@ -134,8 +134,8 @@ describe('WASM agents on the worker pool', () => {
     const manifest = { name: 'sneaky', version: '1.0.0', abi: 1 as const, capabilities: { publish: ['allowed'], subscribe: [], models: [] }, limits: { fuelPerStep: 10_000, memoryPages: 1 } };
     const sneaky = await wasmAgentFromParts({ name: 'sneaky.wasm', bytes, manifest, signature: null });
     const runtime = start((s) => s.spawn(sneaky, { name: 'sneaky' }), { allowUnsigned: true });
-    await runtime.runAsync(3);
-    const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
+    await runtime.run(3);
+    const log = readLog((await runtime.close(), runtime.logBytes()));
     const refusals = log.ticks.flatMap((t) => t.drops).filter((d) => d.reason.includes('capabilities.publish'));
     // Step returned -1 (the refusal), an agent error: refused once, then crashed.
     expect(refusals.map((d) => d.reason)).toEqual(["refused: agent 'sneaky' may not publish to 'actor/1' (not in its manifest's capabilities.publish)"]);
@@ -152,10 +152,10 @@ describe('WASM agents on the worker pool', () => {
       },
       { topics: ['pong'] },
     );
-    await runtime.runAsync(2);
+    await runtime.run(2);
     await runtime.killWorker(1);
     runtime.inject('numbers', u32(1));
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(crashOf(runtime, 'ping')).toMatch(/worker 1 exited/);
     expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
     expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
@@ -164,7 +164,7 @@ describe('WASM agents on the worker pool', () => {
     runtime.spawn(late, { name: 'late-counter' }); // id 4 → worker 0; id 3 is the sink
     const pong = await load('pong');
     runtime.spawn(pong, { name: 'late-pong' }); // id 5 → worker 1, the replacement
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(runtime.snapshot().actors.find((a) => a.name === 'late-pong')?.lifecycle).toBe('running');
   });
 
@@ -174,10 +174,15 @@ describe('WASM agents on the worker pool', () => {
     expect(() => createRuntime(system)).toThrow(/module 'counter.wasm' is signed by key [0-9a-f]{16}, which is not trusted here \(trusted: none\); if you trust its owner, add that key's public PEM to the runtime's trustedKeys/);
   });
 
-  it('needs stepAsync for a system with WASM agents, and says so', async () => {
+  it('runs with the same verbs as any system: each step resolves when the workers are done', async () => {
     const counter: WasmAgentDefinition = await load('counter');
     const runtime = start((s) => s.spawn(counter, { name: 'c' }));
-    expect(() => runtime.step()).toThrow(/WASM agents.*use stepAsync\/runAsync/);
+    await runtime.start();
+    const first = await runtime.step();
+    expect(first.tick).toBe(1);
+    expect(first.lifecycle.map((e) => e.to)).toEqual(['created', 'initializing', 'running']);
+    expect((await runtime.run(2)).ticks).toBe(3);
+    expect(await runtime.close()).toBe(await runtime.close());
   });
 });
 
@@ -213,9 +218,9 @@ describe('the wall-clock watchdog', () => {
       { trustedKeys: [devKey], allowUnsigned: true, workers: 2, watchdogMs: 200 },
     );
     runtimes.push(runtime);
-    await runtime.runAsync(2); // start-up is exempt from the watchdog
+    await runtime.run(2); // start-up is exempt from the watchdog
     runtime.inject('numbers', u32(1));
-    await runtime.runAsync(3);
+    await runtime.run(3);
     expect(crashOf(runtime, 'marathon')).toMatch(
       /watchdog: worker 1 did not finish tick 3 within 200 ms and was terminated \(a nondeterministic fault: replay cannot reproduce it\)/,
     );
@@ -229,25 +234,24 @@ describe('runtime calls around a WASM tick (review findings)', () => {
     const system = defineSystem({ name: 'in-flight', setup: (s) => s.spawn(counter, { name: 'counter' }) });
     const runtime = createRuntime(system, { trustedKeys: [devKey], level: 'full' });
     runtimes.push(runtime);
-    const ticking = runtime.stepAsync();
-    expect(() => runtime.inject('numbers', u32(1))).toThrow(/a tick is still running; await stepAsync\/runAsync/);
-    await expect(runtime.stepAsync()).rejects.toThrow(/a tick is still running/);
+    const ticking = runtime.step();
+    expect(() => runtime.inject('numbers', u32(1))).toThrow(/a tick is still running; await step\(\)\/run\(\)/);
+    await expect(runtime.step()).rejects.toThrow(/step: a tick is still running/);
+    await expect(runtime.close()).rejects.toThrow(/close: a tick is still running/);
     await ticking;
     runtime.inject('numbers', u32(1));
-    await runtime.runAsync(2);
-    await runtime.closeAsync();
+    await runtime.run(2);
+    await runtime.close();
     const { replay } = await import('../src/index.ts');
     expect((await replay(runtime.logBytes(), system, { trustedKeys: [devKey] })).bitExact).toBe(true);
   });
 
-  it('does nothing at all when step() is called on a system with WASM agents', async () => {
+  it('starts on the first run() and closes with the shutdown record after the last tick', async () => {
     const counter = await load('counter');
     const runtime = start((s) => s.spawn(counter, { name: 'counter' }));
-    expect(() => runtime.step()).toThrow(/use stepAsync/);
-    expect(() => runtime.close()).toThrow(/use closeAsync/);
     expect(runtime.tick).toBe(0);
-    await runtime.runAsync(2);
-    await runtime.closeAsync();
+    await runtime.run(2);
+    await runtime.close();
     expect(readLog(runtime.logBytes()).ticks.map((t) => t.tick)).toEqual([1, 2, 3]);
   });
 
@@ -259,7 +263,7 @@ describe('runtime calls around a WASM tick (review findings)', () => {
     });
     runtime.stopActor('counter');
     runtime.stopActor('sink');
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['stopped', 'stopped']);
   });
 });
@@ -280,8 +284,8 @@ describe('hostile agents (security review)', () => {
     const bytes = wat(agentWat('(drop (call $publish (i32.const 12345) (i32.const 0) (i32.const 0) (i32.const 0))) i32.const 0'));
     const hostile = await wasmAgentFromParts({ name: 'hostile.wasm', bytes, manifest: manifest(), signature: null });
     const runtime = start((s) => s.spawn(hostile, { name: 'hostile' }), { allowUnsigned: true });
-    await runtime.runAsync(3);
-    await runtime.closeAsync();
+    await runtime.run(3);
+    await runtime.close();
     const reasons = readLog(runtime.logBytes()).ticks.flatMap((t) => t.drops).map((d) => d.reason);
     expect(reasons).toContain("refused: agent 'hostile' may not publish to topic #12345 (no such topic) (not in its manifest's capabilities.publish)");
     expect(runtime.snapshot().actors[0]?.lifecycle).toBe('stopped');
@@ -333,8 +337,8 @@ describe('trust', () => {
     expect(refused({ trustedKeys: [generateKeyPair().publicKeyPem] })).toBe('admission_untrusted');
     const runtime = createRuntime(system, { trustedKeys: [devKey], level: 'full' });
     runtimes.push(runtime);
-    await runtime.runAsync(2);
-    await runtime.closeAsync();
+    await runtime.run(2);
+    await runtime.close();
     // Replay checks with its own trust too.
     await expect(replay(runtime.logBytes(), system)).rejects.toThrow(/signed by key b38cca2f29653abe, which is not trusted here/);
     expect((await replay(runtime.logBytes(), system, { trustedKeys: [devKey] })).bitExact).toBe(true);
@@ -349,7 +353,7 @@ describe('trust', () => {
     expect(() => createRuntime(system, { trustedKeys: [devKey] })).toThrow(/module 'counter.wasm' is not signed; sign it with 'lockstep sign/);
     const runtime = createRuntime(system, { allowUnsigned: true });
     runtimes.push(runtime);
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(runtime.snapshot().actors[0]?.lifecycle).toBe('running');
     expect(counter.keyId).toBe('b38cca2f29653abe');
   });
@@ -373,7 +377,7 @@ describe('trust', () => {
     expect(() => createRuntime(defineSystem({ name: 'registered', setup: (s) => s.register(pong) }))).toThrow(/pong.wasm' is signed by key/);
     const runtime = createRuntime(defineSystem({ name: 'tree', setup: (s) => s.spawn(tree, { name: 'root' }) }), { trustedKeys: [devKey] });
     runtimes.push(runtime);
-    await runtime.runAsync(2);
+    await runtime.run(2);
     expect(runtime.snapshot().actors.find((a) => a.name === 'root/inner/c')?.lifecycle).toBe('running');
   });
 

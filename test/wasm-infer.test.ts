@@ -124,11 +124,11 @@ describe('WASM agents calling models', () => {
         s.spawn(RequestObserver, { name: 'policy' });
         s.spawn(DecisionLog, { name: 'decisions' });
       });
-      await runtime.runAsync(8);
+      await runtime.run(8);
       const model = runtime.actorState<{ seen: SeenRequest[]; problems: string[] }>('policy')!;
       const decisions = runtime.actorState<Array<{ tick: number; id: number; action: number; error: number }>>('decisions')!;
       const lifecycles = ['pilot', 'rogue'].map((name) => lifecycleOf(runtime, name));
-      return { runtime, model, decisions, lifecycles, chain: await runtime.closeAsync() };
+      return { runtime, model, decisions, lifecycles, chain: await runtime.close() };
     };
     const first = await once();
     expect(first.model.problems).toEqual([]);
@@ -158,12 +158,12 @@ describe('WASM agents calling models', () => {
       s.spawn(rogue, { name: 'rogue' }); // id 2 (the inference actor is 1)
       s.spawn(RequestObserver, { name: 'policy' });
     });
-    await runtime.runAsync(5);
+    await runtime.run(5);
     const model = runtime.actorState<{ seen: SeenRequest[]; problems: string[] }>('policy')!;
     expect(model.seen.map((request) => [request.tick, request.sender, request.id])).toEqual([[3, 2, 1], [4, 2, 2], [5, 2, 3]]);
     // The rogue checks that `infer/vad` is refused (NotAllowed) and would crash otherwise.
     expect(lifecycleOf(runtime, 'rogue')).toBe('running');
-    const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
+    const log = readLog((await runtime.close(), runtime.logBytes()));
     const refusals = log.ticks.flatMap((tick) => tick.drops.map((drop) => ({ tick: tick.tick, ...drop }))).filter((drop) => drop.reason.startsWith('refused'));
     // One refusal per tick the rogue stepped (ticks 2..5), before the request was a message.
     expect(refusals.map(({ tick, sender, actor, reason }) => ({ tick, sender, actor, reason }))).toEqual(
@@ -177,9 +177,9 @@ describe('WASM agents calling models', () => {
   it('refuses the same way when the system declares infer/vad and no actor subscribes to it', async () => {
     const rogue = await load('rogue');
     const runtime = start((s) => s.spawn(rogue, { name: 'rogue' }), { topics: ['infer/vad'] });
-    await runtime.runAsync(4);
+    await runtime.run(4);
     expect(lifecycleOf(runtime, 'rogue')).toBe('running');
-    const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
+    const log = readLog((await runtime.close(), runtime.logBytes()));
     const vadTopic = log.ticks.flatMap((tick) => tick.newTopics).find((topic) => topic.name === 'infer/vad')?.id;
     const policyTopic = log.ticks.flatMap((tick) => tick.newTopics).find((topic) => topic.name === 'infer/policy')?.id;
     expect(vadTopic).toBeTypeOf('number');
@@ -229,9 +229,9 @@ describe('WASM agents calling models', () => {
     );
     const bare = await wasmAgentFromParts({ name: 'bare.wasm', bytes, manifest, signature: null });
     const runtime = start((s) => s.spawn(bare, { name: 'bare' }), { allowUnsigned: true, topics: ['infer'], models: false });
-    await runtime.runAsync(3);
+    await runtime.run(3);
     expect(lifecycleOf(runtime, 'bare')).toBe('running');
-    const log = readLog((await runtime.closeAsync(), runtime.logBytes()));
+    const log = readLog((await runtime.close(), runtime.logBytes()));
     expect(log.ticks.flatMap((tick) => tick.drops).map((drop) => drop.reason)).toEqual([
       "refused: agent 'bare' may not publish to 'infer' (an agent calls a model through 'infer/<model>', for each model in its manifest's capabilities.models)",
       "refused: agent 'bare' may not publish to 'infer' (an agent calls a model through 'infer/<model>', for each model in its manifest's capabilities.models)",

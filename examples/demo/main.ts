@@ -14,10 +14,10 @@ const logPath = '.lockstep/demo.log';
 
 const runtime = createRuntime(system, { ...runtimeOptions, seed, log: logPath, level: 'full' });
 const started = performance.now();
-const summary = await runtime.runAsync(ticks);
+const summary = await runtime.run(ticks);
 const elapsedMs = performance.now() - started;
 const snapshot = runtime.snapshot();
-const finalDigest = await runtime.closeAsync();
+const finalDigest = await runtime.close();
 
 const replayStarted = performance.now();
 const report = await replay(logPath, system, runtimeOptions);

@@ -102,6 +102,8 @@ export class RequestBridge {
   private draining: { deadlineTick: number; done: (digest: string) => void } | null = null;
   private closing: Promise<string> | null = null;
   private closedDigest: string | null = null;
+  /** True while a tick (or the closing) is awaited: the loop runs one at a time. */
+  private ticking = false;
 
   constructor(
     readonly runtime: Runtime,
@@ -120,7 +122,7 @@ export class RequestBridge {
 
   /** Starts the tick loop (once). */
   start(): void {
-    if (this.timer === null && !this.closed) this.schedule();
+    if (this.timer === null && !this.closed && !this.ticking) this.schedule();
   }
 
   /**
@@ -193,26 +195,38 @@ export class RequestBridge {
    * comes before `start` still closes the runtime). Never called from inside a tick.
    */
   private kick(): void {
-    if (this.closed || (this.timer !== null && !this.timerIsIdle)) return;
+    // A tick under way schedules the next one when it ends.
+    if (this.closed || this.ticking || (this.timer !== null && !this.timerIsIdle)) return;
     if (this.timer !== null) clearTimeout(this.timer as NodeJS.Timeout);
     this.timerIsIdle = false;
     this.timer = setImmediate(() => this.loop());
   }
 
+  /**
+   * One turn of the loop: a tick (or the end of a drain), then the next turn is scheduled.
+   * A failure rejects unhandled and so ends the process, as an exception in a timer would.
+   */
   private loop(): void {
     this.timer = null;
     if (this.closed) return;
+    this.ticking = true;
+    void this.turn().then(() => {
+      this.ticking = false;
+      this.schedule();
+    });
+  }
+
+  private async turn(): Promise<void> {
     if (this.draining !== null && (this.pending.size === 0 || this.runtime.tick >= this.draining.deadlineTick)) {
-      this.finishDrain();
+      await this.finishDrain();
       return;
     }
-    this.tick();
-    this.schedule();
+    await this.tick();
   }
 
   /** One tick, then everything it tells the waiting requests. */
-  private tick(): void {
-    const record = this.runtime.step();
+  private async tick(): Promise<void> {
+    const record = await this.runtime.step();
     this.learnSeqs(record);
     this.countLifecycle(record);
     this.settleReplies();
@@ -225,13 +239,13 @@ export class RequestBridge {
     }
   }
 
-  private finishDrain(): void {
+  private async finishDrain(): Promise<void> {
     const draining = this.draining!;
     for (const request of [...this.pending.values()]) {
       this.settle(request, { status: 503, body: { error: 'shutting_down', message: `no reply within the ${this.options.drainTicksMax} ticks a shutdown waits` } });
     }
     this.retries = [];
-    const digest = this.runtime.close();
+    const digest = await this.runtime.close();
     this.closedDigest = digest;
     draining.done(digest);
   }

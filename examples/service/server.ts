@@ -252,8 +252,7 @@ const server = createServer((request, response) => {
 server.on('error', (failure) => {
   process.stderr.write(`service: cannot listen on ${options.host}:${options.port}: ${failure.message}\n`);
   // Close the log properly: a run that served nothing still ends with its shutdown record.
-  runtime.close();
-  process.exit(1);
+  void runtime.close().finally(() => process.exit(1));
 });
 
 server.listen(options.port, options.host, () => {

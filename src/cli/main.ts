@@ -145,9 +145,9 @@ killWorker faults with the same --workers it was recorded with.`,
       const runtime = createRuntime(system, { seed: options.seed, log: options.log, level: options.level, faults, ...wasmOptions(options) });
       const started = performance.now();
       const progressEvery = Math.max(1, Math.floor(ticks / 100));
-      const summary = await runtime.runAsync(ticks, options.quiet ? {} : { onProgress: progressPrinter('run', ticks), progressEvery });
+      const summary = await runtime.run(ticks, options.quiet ? {} : { onProgress: progressPrinter('run', ticks), progressEvery });
       const seconds = (performance.now() - started) / 1000;
-      const digest = await runtime.closeAsync();
+      const digest = await runtime.close();
       console.log(
         `ran ${system.name}: ${summary.ticks} ticks, ${summary.counters.delivered} messages delivered ` +
           `(${Math.round(summary.counters.delivered / seconds)} msgs/s), ${summary.counters.dropped} dropped with reasons`,

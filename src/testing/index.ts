@@ -99,9 +99,9 @@ export async function runRecorded(system: SystemDefinition, options: RecordOptio
         refusedInputs++;
       }
     }
-    await runtime.stepAsync();
+    await runtime.step();
   }
-  const chainHex = await runtime.closeAsync();
+  const chainHex = await runtime.close();
   return { bytes: runtime.logBytes(), chainHex, names: runtime, refusedInputs };
 }
 
