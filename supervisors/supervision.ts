@@ -22,6 +22,10 @@
  * barrier), then the optional backoff; then children restart in start order. A child that
  * crashes in init while its supervisor is starting makes the supervisor's start fail, as
  * OTP's does: the supervisor stops what it started and exits abnormally.
+ *
+ * The decisions in the table above (restart or not, the intensity window, the group, the
+ * backoff) are the pure functions of `policy.ts`; this file is the machinery that carries
+ * them out: stopping, waiting for the barrier, restarting, the verbs, the views.
  */
 import type { ActorDefinition } from '../actors/js-actor.ts';
 import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from '../actors/lifecycle.ts';
@@ -30,6 +34,7 @@ import { jsonDecode, jsonEncode } from '../src/codec.ts';
 import type { Envelope } from '../src/envelope.ts';
 import { SupervisorError } from '../src/errors.ts';
 import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor } from '../src/kernel.ts';
+import { addRestart, backoffDelay, forgetsWhenDown, restartGroup, restartsInWindow, shouldRestart } from './policy.ts';
 import {
   isSupervisorSpec,
   resolveChildSpec,
@@ -168,7 +173,7 @@ class Child {
 interface PendingRestart {
   node: Node;
   /** In start order. */
-  children: Child[];
+  children: readonly Child[];
   /** First tick the restart may happen at (backoff). */
   at: number;
 }
@@ -431,56 +436,38 @@ export class Supervision {
       }
       if (kind === 'restart-verb') return;
     }
-    const restart = child.spec.restart;
-    if (restart === 'temporary' || (restart === 'transient' && !exit.abnormal)) {
-      if (restart === 'temporary' || node.spec.flags.strategy === 'simple_one_for_one') this.removeChild(child);
+    const { strategy, intensity, period } = node.spec.flags;
+    if (!shouldRestart(child.spec.restart, exit.abnormal)) {
+      if (forgetsWhenDown(strategy, child.spec.restart)) this.removeChild(child);
       return;
     }
-    const { intensity, period } = node.spec.flags;
-    node.restarts = node.restarts.filter((at) => this.tickNow - at < period);
-    node.restarts.push(this.tickNow);
-    if (node.restarts.length > intensity) {
+    const counted = addRestart(node.restarts, this.tickNow, node.spec.flags);
+    node.restarts = counted.restarts;
+    if (counted.giveUp) {
       this.giveUp(node, `shutdown: reached max restart intensity (more than ${intensity} restarts in ${period} ticks); last exit: ${child.spec.id}: ${exit.reason}`);
       return;
     }
-    const live = node.children.filter((c) => !c.removed);
-    let group: Child[];
-    switch (node.spec.flags.strategy) {
-      case 'one_for_one':
-      case 'simple_one_for_one':
-        group = [child];
-        break;
-      case 'one_for_all':
-        group = live;
-        break;
-      case 'rest_for_one':
-        group = live.slice(live.indexOf(child));
-        break;
+    const group = restartGroup(strategy, node.children.filter((c) => !c.removed), child, (c) => c.spec.restart);
+    for (const sibling of group.stop) {
+      this.terminate(sibling, `shutdown: restarting with ${child.spec.id} (${strategy})`);
+      if (group.forget.includes(sibling)) this.removeChild(sibling);
     }
-    // Siblings stop in reverse start order; temporary ones are not restarted (OTP).
-    for (let i = group.length - 1; i >= 0; i--) {
-      const sibling = group[i]!;
-      if (sibling === child) continue;
-      this.terminate(sibling, `shutdown: restarting with ${child.spec.id} (${node.spec.flags.strategy})`);
-      if (sibling.spec.restart === 'temporary') this.removeChild(sibling);
-    }
-    this.schedule(node, group.filter((c) => !c.removed), exit.tick);
+    this.schedule(node, group.restart, exit.tick);
   }
 
   /**
    * Queues a group restart. Without backoff it is due at once (the boundary after the
    * exit); with backoff, `delay` ticks after the exit's tick, so `initial: 1` is no delay.
    */
-  private schedule(node: Node, group: Child[], exitTick: number): void {
+  private schedule(node: Node, group: readonly Child[], exitTick: number): void {
     let at = this.tickNow;
     const backoff = node.spec.flags.backoff;
     const first = group[0];
     if (backoff !== null && first !== undefined) {
       const trigger = group.find((c) => c.status === ActorStatus.down && c.pending === null) ?? first;
-      trigger.restartTicks = trigger.restartTicks.filter((at) => this.tickNow - at < node.spec.flags.period);
-      trigger.restartTicks.push(this.tickNow);
-      const delay = Math.min(backoff.max, Math.round(backoff.initial * backoff.factor ** (trigger.restartTicks.length - 1)));
-      at = Math.max(this.tickNow, exitTick + delay);
+      // The child's own count, in the supervisor's window; only the supervisor's count can give up.
+      trigger.restartTicks = addRestart(trigger.restartTicks, this.tickNow, node.spec.flags).restarts;
+      at = Math.max(this.tickNow, exitTick + backoffDelay(backoff, trigger.restartTicks.length));
     }
     const restart: PendingRestart = { node, children: group, at };
     for (const child of group) child.pending = restart;
@@ -680,7 +667,7 @@ export class Supervision {
     const child = node.childById(verb.id)!;
     if (verb.verb === 'terminateChild') {
       this.terminate(child, 'terminated by request (terminateChild)');
-      if (child.spec.restart === 'temporary' || node.spec.flags.strategy === 'simple_one_for_one') this.removeChild(child);
+      if (forgetsWhenDown(node.spec.flags.strategy, child.spec.restart)) this.removeChild(child);
     } else if (verb.verb === 'restartChild') {
       this.restartChild(child, 'restart-verb', 'restarted by request (restartChild)');
     } else {
@@ -753,7 +740,7 @@ export class Supervision {
       id: node.id,
       strategy: node.spec.flags.strategy,
       state: node.actor.lifecycleState,
-      restarts: node.restarts.filter((at) => this.tickNow - at < node.spec.flags.period).length,
+      restarts: restartsInWindow(node.restarts, this.tickNow, node.spec.flags.period).length,
       children: node.children
         .filter((c) => !c.removed)
         .map((child) => (child.node !== null ? { ...this.childInfo(child), supervisor: view(child.node) } : this.childInfo(child))),
