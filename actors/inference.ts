@@ -19,7 +19,7 @@
  * 'full'`; replay substitutes them without running the model).
  */
 import type { Logger } from 'pino';
-import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type TickParticipant } from '../src/kernel.ts';
+import type { Executor, Kernel } from '../src/kernel.ts';
 import type { Envelope } from '../src/envelope.ts';
 import { hashBytes } from '../src/hash.ts';
 import type { InferenceProvider, InferenceRecord } from '../src/log/types.ts';
@@ -40,7 +40,7 @@ import {
   type InferRequestValue,
   type TensorValue,
 } from '../src/inference/tensor.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState } from './lifecycle.ts';
+import { ActorCell } from './cell.ts';
 
 /** The topic of requests for `model`; `inferTopic` alone takes requests that name their model. */
 export const inferTopic = 'infer';
@@ -57,6 +57,10 @@ export interface InferenceActorOptions {
   logger: Logger;
   /** Replay: the answers the recorded run logged whole, by `${requester}:${seq}`; substituted. */
   recorded?: (tick: number) => ReadonlyMap<string, InferenceRecord> | null;
+  /** Takes each answer settled at a barrier, in request order, for the tick's log record. */
+  record: (answer: InferenceRecord) => void;
+  /** Told of each run of one model's batch (for the event bus; it decides nothing). */
+  ranBatch?: (batch: { model: string; requests: number; provider: InferenceProvider; micros: number }) => void;
 }
 
 /** One request of this tick, as taken in. */
@@ -167,12 +171,8 @@ function bytesKey(bytes: Uint8Array): string {
   return key;
 }
 
-export class InferenceActor implements KernelActor, TickParticipant {
-  readonly name: string;
-  readonly priority: number;
-  status: ActorStatusCode = ActorStatus.starting;
-  self = 0;
-  private readonly lifecycle: Lifecycle;
+export class InferenceActor extends ActorCell implements Executor {
+  readonly kind = 'inference' as const;
   private readonly manager: ModelManager;
   private readonly log: Logger;
   private readonly plans = new Map<string, ModelPlan>();
@@ -191,17 +191,12 @@ export class InferenceActor implements KernelActor, TickParticipant {
   readonly counters = { requests: 0, answered: 0, errors: 0, runs: 0, substituted: 0 };
 
   constructor(
-    private readonly kernel: Kernel,
+    kernel: Kernel,
     private readonly options: InferenceActorOptions,
   ) {
-    this.name = options.name;
-    this.priority = options.priority;
+    super(options.name, options.priority, kernel);
     this.manager = options.manager;
     this.log = options.logger.child({ actor: options.name });
-    this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = kernelStatusOf[to];
-      this.kernel.recordLifecycle(this.self, from, to, detail);
-    });
   }
 
   /** Topics it takes requests on: `infer` and `infer/<model>` for each registered model. */
@@ -209,13 +204,8 @@ export class InferenceActor implements KernelActor, TickParticipant {
     return [inferTopic, ...this.manager.names().map(inferTopicOf)];
   }
 
-  admitted(id: number): void {
-    this.self = id;
-    this.kernel.recordLifecycle(id, 'none', 'created', this.name);
-  }
-
-  get lifecycleState(): LifecycleState {
-    return this.lifecycle.state;
+  override admitted(id: number): void {
+    super.admitted(id, this.name);
   }
 
   /** Scheduled with no mail only to send answers a full mailbox held back. */
@@ -229,18 +219,9 @@ export class InferenceActor implements KernelActor, TickParticipant {
   }
 
   stop(reason: string): void {
-    if (!this.lifecycle.can('STOP')) return;
-    this.lifecycle.send('STOP', reason);
+    if (!this.sendIfAllowed('STOP', reason)) return;
     // Stopped before its first tick, it went straight from created to stopped.
     if (this.lifecycle.state === 'stopping') this.lifecycle.send('STOPPED');
-  }
-
-  suspend(): void {
-    if (this.lifecycle.can('SUSPEND')) this.lifecycle.send('SUSPEND');
-  }
-
-  resume(): void {
-    if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
   }
 
   /**
@@ -318,7 +299,7 @@ export class InferenceActor implements KernelActor, TickParticipant {
       const response = pending.response!;
       hashBytes(response, scratch);
       const whole = pending.whole || pending.provider === 'webgpu' || this.options.logOutputs === 'full';
-      this.kernel.recordInference({
+      this.options.record({
         model: pending.model,
         requester: pending.envelope.sender,
         seq: pending.envelope.seq,
@@ -595,6 +576,7 @@ export class InferenceActor implements KernelActor, TickParticipant {
     this.counters.runs++;
     if (reply.head.micros !== undefined) this.runMicros.push(reply.head.micros);
     const provider: InferenceProvider = reply.head.provider ?? 'cpu';
+    this.options.ranBatch?.({ model, requests: group.length, provider, micros: reply.head.micros ?? 0 });
     if (reply.head.fallback !== undefined) {
       const note = `model '${model}': ${reply.head.fallback}`;
       this.log.warn({ model }, note);

@@ -11,9 +11,9 @@ import { jsonEncode } from '../src/codec.ts';
 import type { Envelope, Message } from '../src/envelope.ts';
 import { ActorContractError, ConfigError } from '../src/errors.ts';
 import { checkKeys } from '../src/options.ts';
-import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type PublishResult } from '../src/kernel.ts';
+import type { Kernel, PublishResult } from '../src/kernel.ts';
 import { Random } from '../src/prng.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
+import { ActorCell } from './cell.ts';
 
 export interface PublishOptions {
   /** 0..255, higher first. Defaults to the sending actor's priority. */
@@ -106,50 +106,31 @@ export class InjectedFault extends Error {
   override readonly name = 'InjectedFault';
 }
 
-export interface CrashRecord {
-  tick: number;
-  error: unknown;
-  message: string;
-}
-
-/** Runs one JS actor for the kernel. */
-export class JsActor<State, Args> implements KernelActor, ActorContext {
-  readonly name: string;
-  readonly priority: number;
+/** Runs one JS actor for the kernel, on the orchestrator thread. */
+export class JsActor<State, Args> extends ActorCell implements ActorContext {
+  readonly kind = 'js' as const;
   readonly hasStep: boolean;
-  status: ActorStatusCode = ActorStatus.starting;
-  self = 0;
-  incarnation = 0;
   readonly log: Logger;
-  lastCrash: CrashRecord | null = null;
+  /** The last crash with the value thrown (for tests; `lastCrash` has its text). */
+  lastError: unknown = null;
 
   private state: State | undefined;
   private random_: Random;
-  private readonly lifecycle: Lifecycle;
   private readonly args: Args;
   private readonly seed: number;
 
   constructor(
     readonly definition: ActorDefinition<State, Args>,
-    private readonly kernel: Kernel,
+    kernel: Kernel,
     options: JsActorOptions<Args>,
   ) {
-    this.name = options.name;
-    this.priority = options.priority;
+    super(options.name, options.priority, kernel);
     this.hasStep = definition.step !== undefined;
     this.args = options.args;
     this.seed = options.seed;
     this.log = options.logger.child({ actor: options.name });
     this.random_ = new Random(options.seed, 0, 0);
-    this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = kernelStatusOf[to];
-      this.kernel.recordLifecycle(this.self, from, to, detail);
-      this.watcher?.(from, to, detail);
-    });
   }
-
-  /** Told of every lifecycle transition after it is logged; the actor's supervisor listens. */
-  watcher: TransitionWatcher | null = null;
 
   /** Topics this instance subscribes to, from its definition and args. */
   subscriptions(): readonly string[] {
@@ -163,14 +144,9 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
   }
 
   /** Called once the kernel has given the actor its id. */
-  admitted(id: number): void {
-    this.self = id;
+  override admitted(id: number): void {
     this.random_ = new Random(this.seed, id, this.incarnation);
-    this.kernel.recordLifecycle(id, 'none', 'created', this.name);
-  }
-
-  get lifecycleState(): LifecycleState {
-    return this.lifecycle.state;
+    super.admitted(id, this.name);
   }
 
   // ── KernelActor ───────────────────────────────────────────────────────────────────
@@ -238,14 +214,6 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
     this.lifecycle.send('STOPPED');
   }
 
-  suspend(): void {
-    if (this.lifecycle.can('SUSPEND')) this.lifecycle.send('SUSPEND');
-  }
-
-  resume(): void {
-    if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
-  }
-
   /**
    * Starts the actor again after it crashed or stopped (its supervisor decides): a new
    * incarnation, with no state until init runs and a fresh random stream. The caller then
@@ -281,7 +249,8 @@ export class JsActor<State, Args> implements KernelActor, ActorContext {
   private crash(error: unknown, where: string): void {
     const text = error instanceof Error ? `${error.name}: ${error.message}` : `thrown value: ${String(error)}`;
     const message = `${where}: ${text}`;
-    this.lastCrash = { tick: this.kernel.tick, error, message };
+    this.lastCrash = { tick: this.kernel.tick, message };
+    this.lastError = error;
     this.log.warn({ tick: this.kernel.tick, err: error }, `actor crashed ${where}`);
     this.lifecycle.send('CRASH', message);
   }

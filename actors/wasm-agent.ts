@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
-import { ActorStatus, type ActorStatusCode, type Kernel, type KernelActor, type TickParticipant } from '../src/kernel.ts';
+import { ActorStatus, type Executor, type Kernel } from '../src/kernel.ts';
 import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
 import { inferTopicName, inferTopicOf, inferTopicPrefix, type PluginManifest } from '../src/wasm/manifest.ts';
 import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
@@ -24,7 +24,7 @@ import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFaul
 import { crashKindName, type CompiledModule } from '../src/wasm/protocol.ts';
 import { checkKeys } from '../src/options.ts';
 import { loadPluginFiles, verifyPluginDigest, type PluginSignature } from '../src/wasm/signing.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from './lifecycle.ts';
+import { ActorCell } from './cell.ts';
 
 /**
  * A checked, metered and compiled agent module: what `spawn` takes for a WASM agent. Whether
@@ -172,48 +172,27 @@ export function assertTrusted(definition: WasmAgentDefinition, trust: AgentTrust
   verifyPluginDigest(definition.sha256, definition.manifest, definition.signature, trust.trustedKeysPem, `'${file}'`);
 }
 
-export interface CrashInfo {
-  tick: number;
-  message: string;
-}
-
-export class WasmAgentActor implements KernelActor {
+/** Runs one WASM agent for the kernel: its work goes to the WASM host, its executor. */
+export class WasmAgentActor extends ActorCell {
+  readonly kind = 'wasm' as const;
   readonly hasStep = true;
-  status: ActorStatusCode = ActorStatus.starting;
-  self = 0;
-  lastCrash: CrashInfo | null = null;
   /** Messages handed to the worker this tick, to account for them if the agent crashes. */
   private inFlight: Envelope[] = [];
-  private readonly lifecycle: Lifecycle;
 
   constructor(
     readonly definition: WasmAgentDefinition,
-    readonly name: string,
-    readonly priority: number,
-    private readonly kernel: Kernel,
+    name: string,
+    priority: number,
+    kernel: Kernel,
     private readonly host: WasmHost,
   ) {
-    this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = kernelStatusOf[to];
-      this.kernel.recordLifecycle(this.self, from, to, detail);
-      this.watcher?.(from, to, detail);
-    });
-  }
-
-  /** Told of every lifecycle transition after it is logged; the agent's supervisor listens. */
-  watcher: TransitionWatcher | null = null;
-  /** How many times the agent has been started before (0 for the first run). */
-  incarnation = 0;
-
-  get lifecycleState(): LifecycleState {
-    return this.lifecycle.state;
+    super(name, priority, kernel);
   }
 
   /** Called once the kernel has given the agent its id: loads it on its worker. */
-  admitted(id: number): void {
-    this.self = id;
+  override admitted(id: number): void {
     const { manifest, sha256 } = this.definition;
-    this.kernel.recordLifecycle(id, 'none', 'created', `${this.name} (wasm ${manifest.name}@${manifest.version} sha256 ${sha256})`);
+    super.admitted(id, `${this.name} (wasm ${manifest.name}@${manifest.version} sha256 ${sha256})`);
     this.host.load(this);
   }
 
@@ -242,14 +221,6 @@ export class WasmAgentActor implements KernelActor {
       return;
     }
     this.host.pool().shutdown(this.self);
-  }
-
-  suspend(): void {
-    if (this.lifecycle.can('SUSPEND')) this.lifecycle.send('SUSPEND');
-  }
-
-  resume(): void {
-    if (this.lifecycle.can('RESUME')) this.lifecycle.send('RESUME');
   }
 
   /**
@@ -358,7 +329,7 @@ function ringBytesFor(payloadBytesMax: number): number {
 }
 
 /** Drives the worker pool for one runtime and applies results at each tick's barrier. */
-export class WasmHost implements TickParticipant {
+export class WasmHost implements Executor {
   private pool_: WasmPool | null = null;
   private readonly agents = new Map<number, WasmAgentActor>();
   /** Agents loaded on a worker. */

@@ -11,7 +11,7 @@
  *   down with its worker (`killWorker`). OTP on logical ticks says a crash in tick t is
  *   acted on at the boundary of t+1, where the child runs init: 1 tick.
  * - benchWasmRestart: wall time of a WASM agent's restart. A one_for_one supervisor over
- *   `agents` counter agents on 2 workers; before tick t, runtime.crashActor(agent); tick t
+ *   `agents` counter agents on 2 workers; before tick t, runtime.actor(agent).crash(); tick t
  *   takes the crash in (the agent is unloaded), tick t+1 restarts it (LOAD of a fresh
  *   instance on its worker, agent_init, READY at the barrier). Timed: the step call(s)
  *   from the restart tick until the agent's `initializing -> running` record, plain wall
@@ -232,7 +232,7 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
   await sleep(opts.warmMs ?? 1_500);
   // Two restarts before timing: the first LOAD of a fresh instance on a worker is colder.
   for (let i = 0; i < 2; i++) {
-    runtime.crashActor(names[i]!);
+    runtime.actor(names[i]!).crash();
     await runtime.run(5);
   }
   const baseline: number[] = [];
@@ -246,7 +246,7 @@ export async function benchWasmRestart(opts: { agents?: number; restarts?: numbe
     await runtime.step();
     baseline.push((performance.now() - started) * 1000);
 
-    runtime.crashActor(names[target]!);
+    runtime.actor(names[target]!).crash();
     started = performance.now();
     const crashRecord = await runtime.step();
     crashTicks.push((performance.now() - started) * 1000);

@@ -286,7 +286,8 @@ describe('supervision under random faults', () => {
         const system = defineSystem({ name: 'supervision-stress', setup: (builder) => void builder.spawn(tree, { name: 'root' }) });
         const faults = randomFaultPlan({ seed, ticks: 1000, rate: 0.03, actors: [...workers, ...workers, ...supervisors.slice(1)], kinds: ['crash', 'malformed'] });
         const records: TickRecord[] = [];
-        const runtime = createRuntime(system, { seed, faults, onRecord: (record) => records.push(record) });
+        const runtime = createRuntime(system, { seed, faults });
+        runtime.events.on('tick', (event) => records.push(event.record));
         await runtime.run(1000);
         const snapshot = runtime.snapshot();
         await runtime.close();

@@ -171,7 +171,7 @@ export async function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'f
   const subscribers = new Map<string, string[]>();
   plan.actors.forEach((actorPlan, i) => {
     const name = actorName(i + 1);
-    seen.set(name, runtime.actorState<{ seen: string[] }>(name)?.seen ?? []);
+    seen.set(name, runtime.actor(name).state<{ seen: string[] }>()?.seen ?? []);
     for (const t of actorPlan.subscribe) {
       const list = subscribers.get(topicName(t)) ?? [];
       list.push(name);

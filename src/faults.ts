@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
+import type { Kernel } from './kernel.ts';
 import { Random } from './prng.ts';
 
 export type Fault =
@@ -149,4 +150,87 @@ export function malformedBytes(plan: FaultPlan, index: number, length: number): 
   // Never a valid JSON text: a JSON actor must see it as malformed, whatever the draw.
   if (length > 0) bytes[0] = 0xff;
   return bytes;
+}
+
+// ── taking faults in ─────────────────────────────────────────────────────────────────
+
+/**
+ * Control channels the fault layer owns (see the kernel's control topic). The numbers are
+ * in every log that holds a fault: they never change.
+ */
+export const FaultChannel = { crash: 4, exhaustFuel: 5, killWorker: 6 } as const;
+
+/** What the runtime lends the injector: how each fault is carried out, and who hears of it. */
+export interface FaultTargets {
+  /** Crashes actor `target` (JS, WASM or supervisor); returns null, or why it could not. */
+  crash(target: number): string | null;
+  /** Spends WASM agent `target`'s fuel for the tick; returns null, or why it could not. */
+  exhaustFuel(target: number): string | null;
+  /** Terminates worker `index` mid-tick; returns null, or why it could not. */
+  killWorker(index: number): string | null;
+  /** Told of each fault taken in or refused (for the event bus). */
+  taken(fault: { fault: FaultKind; target: string; applied: boolean; reason: string }): void;
+}
+
+/**
+ * Takes a plan's faults in as inputs of the ticks they are due in, and carries out fault
+ * requests (from the plan, or `runtime.actor(name).crash()`) when the kernel delivers them.
+ * A fault that names no current actor (or finds no room) is logged as refused, never
+ * thrown: a plan must not stop the run.
+ */
+export class FaultInjector {
+  private next = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly plan: FaultPlan | null,
+    private readonly targets: FaultTargets,
+  ) {
+    const run = (kind: 'crash' | 'exhaustFuel' | 'killWorker', carry: (target: number) => string | null) => (target: number) => {
+      const refused = carry(target);
+      const name = kind === 'killWorker' ? `worker ${target}` : kernel.actorName(target);
+      targets.taken({ fault: kind, target: name, applied: refused === null, reason: refused ?? '' });
+      return refused;
+    };
+    kernel.openControlChannel(FaultChannel.crash, { targetsActor: true }, run('crash', (target) => targets.crash(target)));
+    kernel.openControlChannel(FaultChannel.exhaustFuel, { targetsActor: true }, run('exhaustFuel', (target) => targets.exhaustFuel(target)));
+    kernel.openControlChannel(FaultChannel.killWorker, { targetsActor: false }, run('killWorker', (index) => targets.killWorker(index)));
+  }
+
+  /** Requests a crash of actor `target` at the next tick boundary (a logged input). */
+  crash(target: number): void {
+    this.kernel.control(FaultChannel.crash, target);
+  }
+
+  /** Requests that WASM agent `target`'s fuel be spent at the next tick boundary. */
+  exhaustFuel(target: number): void {
+    this.kernel.control(FaultChannel.exhaustFuel, target);
+  }
+
+  /** Takes in the plan's faults due at `tick` (called before the tick begins). */
+  takeDue(tick: number): void {
+    const plan = this.plan;
+    if (plan === null) return;
+    while (this.next < plan.faults.length && plan.faults[this.next]!.tick <= tick) {
+      const index = this.next++;
+      const fault = plan.faults[index]!;
+      if (fault.tick < tick) continue;
+      try {
+        if (fault.kind === 'killWorker') {
+          this.kernel.control(FaultChannel.killWorker, fault.worker);
+        } else if (fault.kind === 'malformed') {
+          const topic = fault.actor !== undefined ? this.kernel.inboxTopicOf(this.kernel.actorId(fault.actor)) : this.kernel.topicId(fault.topic!);
+          this.kernel.inject(topic, malformedBytes(plan, index, fault.bytes ?? malformedBytesDefault), 0);
+          this.targets.taken({ fault: 'malformed', target: fault.actor ?? fault.topic!, applied: true, reason: '' });
+        } else {
+          this.kernel.control(fault.kind === 'crash' ? FaultChannel.crash : FaultChannel.exhaustFuel, this.kernel.actorId(fault.actor));
+        }
+      } catch (error) {
+        const reason = `refused: fault plan, ${fault.kind} at tick ${tick}: ${(error as Error).message}`;
+        this.kernel.refuseInput(reason);
+        const target = fault.kind === 'killWorker' ? `worker ${fault.worker}` : fault.kind === 'malformed' ? (fault.actor ?? fault.topic!) : fault.actor;
+        this.targets.taken({ fault: fault.kind, target, applied: false, reason });
+      }
+    }
+  }
 }

@@ -25,7 +25,32 @@ export {
 } from '../supervisors/spec.ts';
 export type { ChildCounts, ChildInfo, SupervisorView } from '../supervisors/supervision.ts';
 export { checkFaultPlan, loadFaultPlan, randomFaultPlan, type Fault, type FaultKind, type FaultPlan, type RandomFaultOptions } from './faults.ts';
-export { createRuntime, Runtime, type InferenceView, type ModelsHandle, type SupervisorHandle, type InjectOptions, type RunOptions, type RunSummary, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
+export {
+  createRuntime,
+  type ActorHandle,
+  type Runtime,
+  type InferenceView,
+  type ModelsHandle,
+  type SupervisorHandle,
+  type InjectOptions,
+  type RunOptions,
+  type RunSummary,
+  type RuntimeOptions,
+  type RuntimeSnapshot,
+} from './runtime.ts';
+export type {
+  RuntimeEvent,
+  RuntimeEventKind,
+  RuntimeEventOf,
+  RuntimeEvents,
+  TickEvent,
+  LifecycleTransitionEvent,
+  DropEvent,
+  SupervisionEvent,
+  FaultEvent,
+  WorkerEvent,
+  InferenceBatchEvent,
+} from './events.ts';
 export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
 export type { Message, Topic } from './envelope.ts';

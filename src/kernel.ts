@@ -1,7 +1,9 @@
 /**
  * The tick kernel: topics, bounded mailboxes, the canonical delivery order and the tick
- * loop. It sees an actor only through `KernelActor` and knows nothing of xstate,
- * supervision or the log format; the runtime facade wires those in.
+ * loop, nothing else. It sees an actor only through `KernelActor`, work off the
+ * orchestrator thread only through `Executor`, and a control request only as a channel
+ * number and opaque bytes; it knows nothing of xstate, supervision, faults, inference or
+ * the log format. The runtime facade wires those in.
  *
  * One tick t, as ARCHITECTURE.md lays out:
  *
@@ -9,7 +11,7 @@
  *        delivered(t) ──fan-out to subscribers (ascending actor id)──▶ mailboxes
  *        admitted actors run init, then runnable actors (priority desc, actor id,
  *        at most tickTasksMax) run their mailbox and step ──publish──▶ outbox(t)
- *        ──▶ TickRecord(t) to the observer (the log)
+ *        executors settle (the barrier) ──▶ TickFacts(t) to the runtime (recorder, events)
  *
  * Backpressure is decided at publish time from logical state only: a subscriber's
  * mailbox depth plus the messages already reserved for it in this tick. A publish that
@@ -24,13 +26,11 @@ import {
   ACTOR_DIGEST_STRIDE,
   type DropRecord,
   type EnvelopeRecord,
-  type InferenceRecord,
   type InjectedInput,
   type LifecycleEvent,
-  type LogLevel,
-  type TickRecord,
+  type TickFacts,
   type TopicDeclaration,
-} from './log/types.ts';
+} from './tick-facts.ts';
 
 /** What the kernel needs to know about an actor's lifecycle, nothing more. */
 export const ActorStatus = {
@@ -69,11 +69,15 @@ export interface KernelActor {
 }
 
 /**
- * Work a tick hands off (WASM agents on worker threads) and must wait for before its
- * record closes. `settle` applies the results through the kernel, in a deterministic
- * order of its own choosing, so the record never depends on which worker finished first.
+ * Where actor work that does not run in `KernelActor.activate` itself goes: WASM agents
+ * (on worker threads, or in this thread with `workers: 0`) and the inference actor (its
+ * ONNX Runtime worker). An actor hands its batch to its executor during its activation;
+ * the tick then waits, at the barrier, for every executor with work, in the order they
+ * were added. `settle` applies the results through the kernel in a deterministic order of
+ * its own, so the facts never depend on which thread finished first. JS actors need no
+ * executor: they run in `activate`, on the orchestrator thread.
  */
-export interface TickParticipant {
+export interface Executor {
   hasWork(): boolean;
   settle(tick: number): Promise<void>;
 }
@@ -93,7 +97,8 @@ export interface KernelConfig {
   mailboxCapacity: number;
   /** Largest payload accepted, in bytes. */
   payloadBytesMax: number;
-  level: LogLevel;
+  /** Keep every delivered envelope in the tick's facts (the log's `full` level). */
+  keepEnvelopes: boolean;
 }
 
 export type PublishResult =
@@ -109,28 +114,36 @@ export type PublishResult =
 /** Shared so the accepted path allocates nothing. */
 export const publishAccepted: PublishResult = Object.freeze({ ok: true });
 
-/** Control requests from outside (suspend, resume, stop) are inputs on this reserved topic. */
+/**
+ * Requests from outside (suspend, stop, a fault, a supervision verb...) are inputs on this
+ * reserved topic, taken in at a tick boundary like any input, so the log records them and
+ * replay applies them at the same point. A request's payload is
+ *
+ *   channel (u8) | target (u32, little endian) | the channel's own bytes
+ *
+ * Channels belong to the layers that define them (the runtime, the fault plan, the
+ * supervisors); the kernel only routes them and owns one, `refusalChannel`.
+ */
 export const controlTopicName = 'lockstep/control';
 const controlTopicId = 0;
+/** The kernel's own channel: an input refused before it entered, logged as a drop (see refuseInput). */
+export const refusalChannel = 8;
+const controlHeaderBytes = 5;
+
 /**
- * What a control request asks. suspend/resume/stop name an actor; the fault injections
- * (crash, exhaustFuel, killWorker) name an actor or a worker; `supervisor` carries a
- * supervision verb (startChild, terminateChild, ...) for the supervisor it names.
+ * Carries out one control request; returns null, or why it was refused (logged as a drop).
+ * `target` is an actor id when the channel was opened with `targetsActor` (the kernel has
+ * checked that the actor exists), else a number of the channel's own meaning.
  */
-export const ControlOp = { suspend: 1, resume: 2, stop: 3, crash: 4, exhaustFuel: 5, killWorker: 6, supervisor: 7, refusal: 8 } as const;
-export type ControlOp = (typeof ControlOp)[keyof typeof ControlOp];
-/** Carries out a control request; returns null, or why it was refused (logged as a drop). */
-export type ControlHandler = (op: ControlOp, target: number, extra: Uint8Array) => string | null;
+export type ControlHandler = (target: number, bytes: Uint8Array) => string | null;
 /** Runs at every tick boundary, before delivery: where supervisors act (see `setBoundaryHandler`). */
 export type BoundaryHandler = (tick: number) => void;
-
-const controlOps = new Set<number>(Object.values(ControlOp));
 
 /** Sender id of external inputs. Actor ids start at 1. */
 export const externalSender = 0;
 
-/** True for the record `Kernel.shutdown` writes (it opens with the runtime's own stop). */
-export function isShutdownRecord(record: TickRecord): boolean {
+/** True for the facts `Kernel.shutdown` reports (they open with the runtime's own stop). */
+export function isShutdownRecord(record: Pick<TickFacts, 'lifecycle'>): boolean {
   // Anywhere in the list: events of a stop requested just before close come first.
   return record.lifecycle.some((event) => event.actor === externalSender && event.to === 'stopping');
 }
@@ -241,10 +254,11 @@ export class Kernel {
   /** Set while publishing a payload the kernel already owns (see publishAs). */
   private payloadOwned = false;
   /** Work ticks wait for, settled in this order (the WASM host, then the inference actor). */
-  private readonly participants: TickParticipant[] = [];
-  private controlHandler: ControlHandler | null = null;
+  private readonly executors: Executor[] = [];
+  private readonly controlChannels: ({ targetsActor: boolean; handle: ControlHandler } | undefined)[] = [];
   private boundaryHandler: BoundaryHandler | null = null;
-  private lifecycleListener: ((actorId: number, to: string) => void) | null = null;
+  private readonly lifecycleListeners: ((event: LifecycleEvent) => void)[] = [];
+  private dropListener: ((drop: DropRecord) => void) | null = null;
   private controlApplied = 0;
   private externalSeq = 0;
 
@@ -254,7 +268,6 @@ export class Kernel {
   private pendingInjected: InjectedInput[] = [];
   private pendingLifecycle: LifecycleEvent[] = [];
   private pendingDrops: DropRecord[] = [];
-  private pendingInferences: InferenceRecord[] = [];
   private readonly hashScratch = new Uint32Array(2);
 
   readonly counters: KernelCounters = { published: 0, delivered: 0, mailboxDeliveries: 0, injected: 0, refused: 0, dropped: 0 };
@@ -393,15 +406,40 @@ export class Kernel {
     return this.slots.length - 1;
   }
 
-  /** Called by actors as their lifecycle moves; lands in the record of the tick under way (or the next). */
+  /** Called by actors as their lifecycle moves; lands in the facts of the tick under way (or the next). */
   recordLifecycle(actorId: number, from: string, to: string, detail: string): void {
-    this.pendingLifecycle.push({ actor: actorId, from, to, detail });
-    this.lifecycleListener?.(actorId, to);
+    const event: LifecycleEvent = { actor: actorId, from, to, detail };
+    this.pendingLifecycle.push(event);
+    for (const listener of this.lifecycleListeners) listener(event);
   }
 
-  /** Told of every lifecycle transition as it is recorded (the inference actor drops a restarted requester's state). */
-  setLifecycleListener(listener: (actorId: number, to: string) => void): void {
-    this.lifecycleListener = listener;
+  /**
+   * Tells `listener` of every lifecycle transition as it is recorded, inside the tick (the
+   * inference actor drops a restarted requester's state at that point). Event-bus
+   * listeners, which must not change the run, hear of it after the tick instead.
+   */
+  onLifecycle(listener: (event: LifecycleEvent) => void): void {
+    this.lifecycleListeners.push(listener);
+  }
+
+  /** Tells `listener` of every drop as it is recorded (for the event bus; it must not change the run). */
+  onDrop(listener: (drop: DropRecord) => void): void {
+    this.dropListener = listener;
+  }
+
+  private recordDrop(drop: DropRecord): void {
+    this.pendingDrops.push(drop);
+    this.dropListener?.(drop);
+  }
+
+  /** The tick whose facts what happens now lands in: the one running, or (between ticks) the next. */
+  get recordTick(): number {
+    return this.inTick ? this.tickNow : this.tickNow + 1;
+  }
+
+  /** The actor with id `id` (the runtime's registry is this table); undefined for none. */
+  actorAt(id: number): KernelActor | undefined {
+    return this.slots[id]?.actor;
   }
 
   /** Stops an actor: runs its stop hook, then drops its mail with a reason. */
@@ -441,7 +479,7 @@ export class Kernel {
       slot.blockedOn = full.id;
       slot.refusedTotal++;
       this.counters.refused++;
-      this.pendingDrops.push({ actor: full.id, topic: topic.id, sender: slot.id, seq: 0, reason: 'refused: mailbox full, sender told' });
+      this.recordDrop({ actor: full.id, topic: topic.id, sender: slot.id, seq: 0, reason: 'refused: mailbox full, sender told' });
       return { ok: false, reason: 'mailbox_full', actor: full.actor.name, capacity: full.capacity };
     }
     // A copy, so a sender that reuses its buffer cannot change a message in flight.
@@ -517,7 +555,7 @@ export class Kernel {
 
   private touch(slot: Slot): void {
     // Work done between ticks (a stop hook) belongs to the record of the next tick.
-    const recordTick = this.inTick ? this.tickNow : this.tickNow + 1;
+    const recordTick = this.recordTick;
     if (slot.touchedTick === recordTick) return;
     slot.touchedTick = recordTick;
     slot.received = 0;
@@ -532,45 +570,39 @@ export class Kernel {
   // ── the tick ──────────────────────────────────────────────────────────────────────
 
   /**
-   * Registers work that ticks wait for (the WASM host, the inference actor). Participants
-   * settle one after another in the order they were added, so what they apply lands in the
-   * record in that order, whichever finished first.
+   * Registers an executor that ticks wait for (the WASM host, the inference actor).
+   * Executors settle one after another in the order they were added, so what they apply
+   * lands in the facts in that order, whichever finished first.
    */
-  addParticipant(participant: TickParticipant): void {
-    this.participants.push(participant);
+  addExecutor(executor: Executor): void {
+    this.executors.push(executor);
   }
 
-  private participantsHaveWork(): boolean {
-    for (const participant of this.participants) if (participant.hasWork()) return true;
+  private executorsHaveWork(): boolean {
+    for (const executor of this.executors) if (executor.hasWork()) return true;
     return false;
   }
 
-  private async settleParticipants(tick: number): Promise<void> {
-    for (const participant of this.participants) if (participant.hasWork()) await participant.settle(tick);
-  }
-
-  /** Adds an inference answer to the record of the tick under way. */
-  recordInference(record: InferenceRecord): void {
-    this.pendingInferences.push(record);
+  private async settleExecutors(tick: number): Promise<void> {
+    for (const executor of this.executors) if (executor.hasWork()) await executor.settle(tick);
   }
 
   /**
-   * Runs one tick and returns its record (the caller logs it). A tick whose participants
-   * have work (WASM agents, inference) waits for them without blocking the event loop; one
-   * without finishes synchronously, so the promise is already settled.
+   * Runs one tick and returns what it did. A tick whose executors have work (WASM agents,
+   * inference) waits for them without blocking the event loop; one without finishes
+   * synchronously, so the promise is already settled.
    */
-  async runTick(): Promise<TickRecord> {
+  async runTick(): Promise<TickFacts> {
     const open = this.beginTick();
-    if (this.participantsHaveWork()) await this.settleParticipants(open.tick);
-    return this.closeRecord(open);
+    if (this.executorsHaveWork()) await this.settleExecutors(open.tick);
+    return this.closeTick(open);
   }
 
   /** Steps 1-3 of a tick: delivery, init of admitted actors, activations. */
   private beginTick(): OpenTick {
     const tick = ++this.tickNow;
     this.inTick = true;
-    const full = this.config.level === 'full';
-    const envelopes: EnvelopeRecord[] | null = full ? [] : null;
+    const envelopes: EnvelopeRecord[] | null = this.config.keepEnvelopes ? [] : null;
 
     // 0. Supervisors act on the exits of the last tick: restarts go in before delivery, so
     //    a restarted actor takes this tick's mail and runs init in step 2.
@@ -628,8 +660,8 @@ export class Kernel {
     return { tick, deliveredCount, deliveredHi, deliveredLo, envelopes };
   }
 
-  /** Gathers what the tick under way accumulated into its record and starts the next. */
-  private closeRecord(open: OpenTick): TickRecord {
+  /** Gathers what the tick under way accumulated into its facts and starts the next. */
+  private closeTick(open: OpenTick): TickFacts {
     const { tick, deliveredCount, deliveredHi, deliveredLo, envelopes } = open;
     const touched = this.touchedSlots;
     this.touchedSlots = [];
@@ -644,7 +676,7 @@ export class Kernel {
       actorDigests[at + 5] = slot.sentHi;
       actorDigests[at + 6] = slot.sentLo;
     }
-    const record: TickRecord = {
+    const facts: TickFacts = {
       tick,
       newTopics: this.pendingTopics,
       injected: this.pendingInjected,
@@ -654,27 +686,25 @@ export class Kernel {
       deliveredDigest: { hi: deliveredHi, lo: deliveredLo },
       actorDigests,
       envelopes,
-      inferences: this.pendingInferences,
     };
     this.pendingTopics = [];
-    this.pendingInferences = [];
     this.pendingInjected = [];
     this.pendingLifecycle = [];
     this.pendingDrops = [];
     this.inTick = false;
-    return record;
+    return facts;
   }
 
   /**
    * Ends the run: stops every actor in reverse order of admission (their stop hooks run;
    * WASM agents run agent_shutdown on their workers, awaited here), then drops whatever is
-   * still queued or undelivered, each with a reason. Returns the final record, numbered as
-   * the tick after the last one; at the full level its `envelopes` are the ones dropped
+   * still queued or undelivered, each with a reason. Returns the final facts, numbered as
+   * the tick after the last one; when envelopes are kept, they are the ones dropped
    * undelivered.
    */
-  async shutdown(order?: readonly number[]): Promise<TickRecord> {
+  async shutdown(order?: readonly number[]): Promise<TickFacts> {
     const tick = this.beginShutdown(order);
-    if (this.participantsHaveWork()) await this.settleParticipants(tick);
+    if (this.executorsHaveWork()) await this.settleExecutors(tick);
     return this.endShutdown(tick);
   }
 
@@ -700,10 +730,10 @@ export class Kernel {
     return tick;
   }
 
-  private endShutdown(tick: number): TickRecord {
+  private endShutdown(tick: number): TickFacts {
     // At the full level the record lists what was dropped undelivered, so replay can name
     // a message that diverged in the last tick.
-    const undelivered: EnvelopeRecord[] | null = this.config.level === 'full' ? [] : null;
+    const undelivered: EnvelopeRecord[] | null = this.config.keepEnvelopes ? [] : null;
     const buckets = this.touchedBuckets;
     this.touchedBuckets = [];
     buckets.sort((a, b) => a.key - b.key);
@@ -717,7 +747,7 @@ export class Kernel {
       bucket.outOfOrder = false;
       bucket.lastSender = -1;
     }
-    return this.closeRecord({ tick, deliveredCount: 0, deliveredHi: digestSeedHi, deliveredLo: digestSeedLo, envelopes: undelivered });
+    return this.closeTick({ tick, deliveredCount: 0, deliveredHi: digestSeedHi, deliveredLo: digestSeedLo, envelopes: undelivered });
   }
 
   private fanOut(envelope: Envelope): void {
@@ -752,7 +782,7 @@ export class Kernel {
 
   private drop(actorId: number, envelope: Envelope, reason: string): void {
     this.counters.dropped++;
-    this.pendingDrops.push({ actor: actorId, topic: envelope.topic, sender: envelope.sender, seq: envelope.seq, reason });
+    this.recordDrop({ actor: actorId, topic: envelope.topic, sender: envelope.sender, seq: envelope.seq, reason });
   }
 
   /** A blocked actor becomes runnable once the mailbox that refused it has room (or went down). */
@@ -825,42 +855,49 @@ export class Kernel {
 
   // ── control: requests from outside, taken in as inputs ───────────────────────────
 
-  /** Registers what runs a control request (the runtime: suspend, resume, stop). */
-  setControlHandler(handler: ControlHandler): void {
-    this.controlHandler = handler;
+  /**
+   * Opens control channel `channel` (1..255; the layer that opens it owns the number and
+   * the meaning of the bytes). With `targetsActor`, a request naming no actor is dropped
+   * before `handle` runs. Throws an assertion Error for a channel already open.
+   */
+  openControlChannel(channel: number, options: { targetsActor: boolean }, handle: ControlHandler): void {
+    if (!(Number.isInteger(channel) && channel >= 1 && channel <= 255) || this.controlChannels[channel] !== undefined || channel === refusalChannel) {
+      throw new Error(`assertion failed: control channel ${channel} is taken or out of range`);
+    }
+    this.controlChannels[channel] = { targetsActor: options.targetsActor, handle };
   }
 
   /**
    * Queues a control request for the next tick boundary. It travels as an input on the
    * reserved topic, so the log records it and replay applies it at the same point.
    */
-  control(op: ControlOp, target: number, extra?: Uint8Array): void {
-    const payload = new Uint8Array(5 + (extra?.length ?? 0));
-    payload[0] = op;
+  control(channel: number, target: number, bytes?: Uint8Array): void {
+    const payload = new Uint8Array(controlHeaderBytes + (bytes?.length ?? 0));
+    payload[0] = channel;
     new DataView(payload.buffer).setUint32(1, target, true);
-    if (extra !== undefined) payload.set(extra, 5);
+    if (bytes !== undefined) payload.set(bytes, controlHeaderBytes);
     this.inject(controlTopicId, payload, priorityMax);
   }
 
   private applyControl(envelope: Envelope): void {
     this.controlApplied++;
     const payload = envelope.payload;
-    const op = payload[0] ?? 0;
-    if (payload.length < 5 || this.controlHandler === null || !controlOps.has(op)) {
+    const channelId = payload[0] ?? 0;
+    const channel = this.controlChannels[channelId];
+    if (payload.length < controlHeaderBytes || (channel === undefined && channelId !== refusalChannel)) {
       this.drop(0, envelope, 'malformed control request');
       return;
     }
-    const target = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1, true);
-    if (op === ControlOp.refusal) {
-      this.drop(0, envelope, new TextDecoder().decode(payload.subarray(5)));
+    const target = new DataView(payload.buffer, payload.byteOffset, controlHeaderBytes).getUint32(1, true);
+    if (channel === undefined) {
+      this.drop(0, envelope, new TextDecoder().decode(payload.subarray(controlHeaderBytes)));
       return;
     }
-    const actorOp = op !== ControlOp.killWorker;
-    if (actorOp && (target === externalSender || this.slots[target] === undefined)) {
+    if (channel.targetsActor && (target === externalSender || this.slots[target] === undefined)) {
       this.drop(0, envelope, `control request for unknown actor #${target}`);
       return;
     }
-    const refused = this.controlHandler(op as ControlOp, target, payload.subarray(5));
+    const refused = channel.handle(target, payload.subarray(controlHeaderBytes));
     if (refused !== null) this.drop(0, envelope, `control request refused: ${refused}`);
   }
 
@@ -870,7 +907,7 @@ export class Kernel {
    * actor) is then in the log where replay, which takes its inputs from the log, repeats it.
    */
   refuseInput(reason: string): void {
-    this.control(ControlOp.refusal, 0, new TextEncoder().encode(reason));
+    this.control(refusalChannel, 0, new TextEncoder().encode(reason));
   }
 
   /**
@@ -903,7 +940,7 @@ export class Kernel {
     if (slot !== undefined && slot.actor.status === ActorStatus.down) this.slotByName.delete(name);
   }
 
-  // ── for the tick participant ─────────────────────────────────────────────────────
+  // ── for executors ─────────────────────────────────────────────────────────────────
 
   /**
    * Publishes as `actorId` (results applied at the barrier); same rules as `publish`.
@@ -937,7 +974,7 @@ export class Kernel {
     this.counters.refused++;
     const slot = this.slots[actorId];
     if (slot !== undefined) slot.refusedTotal++;
-    this.pendingDrops.push({ actor: 0, topic: topicId, sender: actorId, seq: 0, reason });
+    this.recordDrop({ actor: 0, topic: topicId, sender: actorId, seq: 0, reason });
   }
 
   /** Called after an actor's status went down outside an activation: drops its queued mail. */

@@ -12,7 +12,7 @@ import { compareRecords, firstEnvelopeDifference, type Divergence } from './dive
 import { ConfigError, ReplayDivergenceError } from './errors.ts';
 import { checkKeys } from './options.ts';
 import { readLog } from './log/reader.ts';
-import type { InferenceRecord, TickRecord } from './log/types.ts';
+import type { InferenceRecord } from './log/types.ts';
 import { isShutdownRecord } from './kernel.ts';
 import { Runtime } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
@@ -80,36 +80,33 @@ export async function replay(log: string | Uint8Array, system: SystemDefinition,
     }
     return answers;
   };
-  const runtime = new Runtime(system, {
-    recordedInference: wholeAnswers,
-    ...config,
-    workers: options.workers,
-    trustedKeys: options.trustedKeys,
-    allowUnsigned: options.allowUnsigned,
-    embeddedInputs: false,
-    onRecord: (record: TickRecord, body: Uint8Array) => {
-      const expected = recorded.ticks[index];
-      const expectedBody = recorded.tickBodies[index];
-      index++;
-      if (expected === undefined || expectedBody === undefined) return;
-      if (pendingDetail !== null && divergence !== null && divergence.message === null) {
-        // The tick after a divergence shows the message that the divergent actor sent.
-        if (expected.envelopes !== null && record.envelopes !== null) {
-          const difference = firstEnvelopeDifference(expected.envelopes, record.envelopes, runtime);
-          if (difference !== null) divergence = { ...divergence, message: difference.text };
-        }
-        pendingDetail = null;
-        return;
+  const runtime = new Runtime(
+    system,
+    { ...config, workers: options.workers, trustedKeys: options.trustedKeys, allowUnsigned: options.allowUnsigned },
+    { embeddedInputs: false, recordedInference: wholeAnswers },
+  );
+  runtime.events.on('tick', ({ record, bytes: body }) => {
+    const expected = recorded.ticks[index];
+    const expectedBody = recorded.tickBodies[index];
+    index++;
+    if (expected === undefined || expectedBody === undefined) return;
+    if (pendingDetail !== null && divergence !== null && divergence.message === null) {
+      // The tick after a divergence shows the message that the divergent actor sent.
+      if (expected.envelopes !== null && record.envelopes !== null) {
+        const difference = firstEnvelopeDifference(expected.envelopes, record.envelopes, runtime);
+        if (difference !== null) divergence = { ...divergence, message: difference.text };
       }
-      if (divergence !== null) return;
-      const found = compareRecords(expected, record, runtime);
-      if (found !== null) {
-        divergence = found;
-        pendingDetail = { tick: found.tick, actor: found.actor };
-      } else if (sameHeader && !bytesEqual(expectedBody, body)) {
-        bytesDiffer = true;
-      }
-    },
+      pendingDetail = null;
+      return;
+    }
+    if (divergence !== null) return;
+    const found = compareRecords(expected, record, runtime);
+    if (found !== null) {
+      divergence = found;
+      pendingDetail = { tick: found.tick, actor: found.actor };
+    } else if (sameHeader && !bytesEqual(expectedBody, body)) {
+      bytesDiffer = true;
+    }
   });
   // The header is complete once the runtime started (it says whether a GPU served).
   await runtime.start();

@@ -1,26 +1,39 @@
 /**
- * The runtime facade: wires the kernel, the actor kinds and the replay log together.
- * This file and the package entry are the only places that import across layers.
+ * The runtime facade: the verbs (`start`, `step`, `run`, `close`), the actor registry and
+ * its handles, and the wiring of the layers: the kernel (scheduling and mailboxes), the
+ * actor kinds and their executors (JS cells here, the WASM host, the inference actor),
+ * supervision, the fault injector, the recorder (the log) and the event bus. This file and
+ * the package entry are the only places that import across layers.
+ *
+ * One tick, seen from here: the fault plan's due faults and the system's embedded inputs
+ * are taken in; the kernel runs the tick (its executors settle at the barrier) and
+ * reports its facts; the recorder turns them into the log's record; then the event bus
+ * hands out what the tick did.
  */
 import { pino, type Logger } from 'pino';
-import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
-import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
-import { Supervision, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
-import { WasmAgentActor, WasmHost, assertTrusted, type AgentTrust, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import { ActorCell } from '../actors/cell.ts';
 import { InferenceActor } from '../actors/inference.ts';
-import { InferenceChannel } from './inference/channel.ts';
-import { ModelManager, loadModelRegistry, resolveInferenceConfig, type InferenceConfig, type ModelCacheStats, type ResolvedInference } from './inference/models.ts';
+import { JsActor, type ActorDefinition } from '../actors/js-actor.ts';
+import type { LifecycleState } from '../actors/lifecycle.ts';
+import { WasmAgentActor, WasmHost, assertTrusted, type AgentTrust, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
+import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
+import { Supervision, supervisionChannel, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, configDefaults, resolveConfig, type RuntimeConfig } from './config.ts';
 import { ConfigError, MailboxFullError } from './errors.ts';
-import { checkFaultPlan, malformedBytes, type FaultPlan } from './faults.ts';
-import { ControlOp, Kernel, type ActorView, type KernelCounters } from './kernel.ts';
-import { FileSink, LogWriter, MemorySink, type LogSink } from './log/writer.ts';
+import { EventBus, type RuntimeEvents } from './events.ts';
+import { FaultInjector, checkFaultPlan, type FaultPlan } from './faults.ts';
+import { InferenceChannel } from './inference/channel.ts';
+import { ModelManager, loadModelRegistry, resolveInferenceConfig, type InferenceConfig, type ModelCacheStats, type ResolvedInference } from './inference/models.ts';
+import { Kernel, type ActorView, type KernelCounters } from './kernel.ts';
 import { LOG_FORMAT_VERSION, type InferenceRecord, type LogHeader, type TickRecord } from './log/types.ts';
-import { Random } from './prng.ts';
-import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
-import { lockstepVersion } from './version.ts';
+import { FileSink, type LogSink } from './log/writer.ts';
 import { checkKeys } from './options.ts';
+import { Random } from './prng.ts';
+import { Recorder } from './recorder.ts';
+import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
+import type { TickFacts } from './tick-facts.ts';
+import { lockstepVersion } from './version.ts';
 import { publicKeyId } from './wasm/signing.ts';
 
 export interface RuntimeOptions extends Partial<RuntimeConfig> {
@@ -31,13 +44,6 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   log?: string | LogSink;
   /** Structured logger; silent by default. */
   logger?: Logger;
-  /**
-   * Whether the system's embedded `inputs` generator runs. Replay turns it off and feeds
-   * the logged inputs instead.
-   */
-  embeddedInputs?: boolean;
-  /** Called with every record right after it is logged (replay compares them). */
-  onRecord?: (record: TickRecord, body: Uint8Array) => void;
   /**
    * Worker threads for WASM agents (default 2). Not part of the run's config: a run gives
    * the same log whatever the worker count.
@@ -61,11 +67,17 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   faults?: FaultPlan;
   /** Replaces the system's inference config (a config, or a registry file's path). */
   inference?: InferenceConfig | string;
-  /**
-   * Replay's hook: the answers the recorded run logged whole at `tick`, by
-   * `${requester}:${seq}`; the inference actor substitutes them rather than running.
-   */
-  recordedInference?: (tick: number) => ReadonlyMap<string, InferenceRecord> | null;
+}
+
+/**
+ * What replay changes in a runtime (src/replay.ts); not part of the public options.
+ * @internal
+ */
+export interface ReplayHooks {
+  /** The system's embedded input generator does not run: the logged inputs are fed instead. */
+  embeddedInputs: false;
+  /** The answers the recorded run logged whole at `tick`, by `${requester}:${seq}`; substituted. */
+  recordedInference: (tick: number) => ReadonlyMap<string, InferenceRecord> | null;
 }
 
 /** The inference part of a snapshot. */
@@ -92,17 +104,49 @@ export interface ModelsHandle {
   readonly hitRate: number;
 }
 
+/**
+ * One actor, by name (`runtime.actor(name)`). The requests that change an actor (suspend,
+ * resume, stop, crash, exhaustFuel) are inputs taken in at the next tick boundary, on the
+ * reserved control topic: they are in the log and replay applies them at the same tick.
+ */
+export interface ActorHandle {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: 'js' | 'wasm' | 'supervisor' | 'inference';
+  /** Its lifecycle state now. */
+  lifecycle(): LifecycleState;
+  /**
+   * A JS actor's state value now (for tests and inspection; do not change it). Throws
+   * ConfigError for another kind: a WASM agent's state lives in its own memory.
+   */
+  state<State = unknown>(): State | undefined;
+  /** Keeps it taking mail, not scheduled (JS actors and WASM agents). */
+  suspend(): void;
+  resume(): void;
+  /** Stops it: its stop hook runs, its queued mail is dropped with a reason. */
+  stop(): void;
+  /** Crashes it, as if its code had failed (fault injection; supervisors too). */
+  crash(): void;
+  /** Spends a WASM agent's fuel for the tick: its next call traps (fault injection). Throws ConfigError for another kind. */
+  exhaustFuel(): void;
+}
+
 /** Default worker threads for WASM agents. */
 export const workersDefault = 2;
 
 /** Every key `createRuntime` reads: its own options and the run config's fields. */
 const runtimeOptionKeys: readonly string[] = [
   ...Object.keys(configDefaults),
-  'log', 'logger', 'embeddedInputs', 'onRecord', 'workers', 'trustedKeys', 'allowUnsigned', 'watchdogMs', 'spareWorkers', 'faults', 'inference', 'recordedInference',
+  'log', 'logger', 'workers', 'trustedKeys', 'allowUnsigned', 'watchdogMs', 'spareWorkers', 'faults', 'inference',
 ];
 const spawnOptionKeys: readonly string[] = ['name', 'args', 'priority', 'mailboxCapacity'];
 const runOptionKeys: readonly string[] = ['onProgress', 'progressEvery'];
 
+/**
+ * Control channels the runtime owns (see the kernel's control topic): requests that name
+ * an actor. The numbers are in every log that holds one of them: they never change.
+ */
+const RuntimeChannel = { suspend: 1, resume: 2, stop: 3 } as const;
 
 export interface InjectOptions {
   /** 0..255, higher first. Defaults to 0. */
@@ -146,15 +190,19 @@ interface ResolvedSpawn<Args> {
   mailboxCapacity: number | undefined;
 }
 
+/**
+ * A running system: built from its definition by `createRuntime`, stepped with `step`/`run`,
+ * ended with `close`. One call at a time: await each verb before the next.
+ */
 export class Runtime {
   readonly config: RuntimeConfig;
   readonly system: SystemDefinition;
   readonly logger: Logger;
+  /** What each tick did, for whoever watches (see src/events.ts). */
+  readonly events: RuntimeEvents;
+  private readonly bus: EventBus;
   private readonly kernel: Kernel;
-  private readonly writer: LogWriter;
-  private readonly memorySink: MemorySink | null;
-  private readonly jsActors = new Map<string, JsActor<unknown, unknown>>();
-  private readonly wasmActors = new Map<string, WasmAgentActor>();
+  private readonly recorder: Recorder;
   private readonly wasm: WasmHost;
   private readonly trust: AgentTrust;
   /** Definitions whose signature this runtime has verified (a restart does not verify again). */
@@ -162,10 +210,8 @@ export class Runtime {
   private readonly kindCounts = new Map<string, number>();
   private readonly inputRandom: Random;
   private readonly embeddedInputs: boolean;
-  private readonly onRecord: RuntimeOptions['onRecord'];
   private readonly supervision: Supervision;
-  private readonly faultPlan: FaultPlan | null;
-  private nextFault = 0;
+  private readonly faults: FaultInjector;
   private closed = false;
   private finalChain = '';
   /** Set while a tick runs (a WASM tick awaits its barrier): the runtime takes no other call then. */
@@ -176,24 +222,43 @@ export class Runtime {
   private gpu = false;
 
   /**
-   * Builds the system (its `setup` runs now) and writes the log header.
-   * Throws ConfigError for a bad config or system definition.
+   * Builds the system (its `setup` runs now) and, without models to load first, writes the
+   * log header. Throws ConfigError for a bad config or system definition, AdmissionError
+   * for a WASM agent this runtime does not trust. Users call `createRuntime`.
+   * @internal
    */
-  constructor(system: SystemDefinition, options: RuntimeOptions = {}) {
+  constructor(system: SystemDefinition, options: RuntimeOptions = {}, hooks?: ReplayHooks) {
     checkKeys(options ?? {}, runtimeOptionKeys, 'createRuntime options');
-    const { log, logger, embeddedInputs, onRecord, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, inference, recordedInference, ...overrides } =
-      options;
+    const { log, logger, workers, trustedKeys, allowUnsigned, watchdogMs, spareWorkers, faults, inference, ...overrides } = options;
     this.system = system;
     this.config = resolveConfig(system.config, overrides);
     this.logger = logger ?? pino({ level: 'silent' });
-    this.embeddedInputs = embeddedInputs ?? true;
-    this.onRecord = onRecord;
+    this.bus = new EventBus(this.logger);
+    this.events = this.bus;
+    this.embeddedInputs = hooks?.embeddedInputs ?? true;
     this.inputRandom = new Random(this.config.seed, 0, 0);
     this.kernel = new Kernel({
       tickTasksMax: this.config.tickTasksMax,
       mailboxCapacity: this.config.mailboxCapacity,
       payloadBytesMax: this.config.payloadBytesMax,
-      level: this.config.level,
+      keepEnvelopes: this.config.level === 'full',
+    });
+    this.kernel.onLifecycle((event) => {
+      if (event.actor === 0 || !this.bus.wants('lifecycle')) return;
+      const { actor: actorId, from, to, detail } = event;
+      this.bus.queue({ kind: 'lifecycle', tick: this.recordTick(), actorId, actor: this.kernel.actorName(actorId), from, to, detail });
+    });
+    this.kernel.onDrop((drop) => {
+      if (!this.bus.wants('drop')) return;
+      this.bus.queue({
+        kind: 'drop',
+        tick: this.recordTick(),
+        actor: drop.actor === 0 ? null : this.kernel.actorName(drop.actor),
+        topic: this.topicNameOrId(drop.topic),
+        sender: this.kernel.actorName(drop.sender),
+        seq: drop.seq,
+        reason: drop.reason,
+      });
     });
     // Each key is checked now (ConfigError for one that is not an Ed25519 public key PEM),
     // not at the first agent that needs it.
@@ -207,21 +272,22 @@ export class Runtime {
       spareWorkers,
       logger: this.logger,
     });
-    this.kernel.addParticipant(this.wasm);
-    this.kernel.setControlHandler((op, target, extra) => this.applyControl(op, target, extra));
+    this.kernel.addExecutor(this.wasm);
+    this.openRuntimeChannels();
     this.supervision = new Supervision(this.kernel, {
       spawnWorker: (start, name, spec) =>
         this.spawnActor(start, { name, args: spec.args, priority: spec.priority, mailboxCapacity: spec.mailboxCapacity }),
+      decided: (decision) => this.bus.queue({ kind: 'supervision', tick: this.recordTick(), ...decision }),
     });
     this.kernel.setBoundaryHandler((tick) => this.supervision.atBoundary(tick));
-    this.faultPlan = faults === undefined ? null : checkFaultPlan(faults);
-    if (log === undefined) {
-      this.memorySink = new MemorySink();
-      this.writer = new LogWriter(this.memorySink);
-    } else {
-      this.memorySink = null;
-      this.writer = new LogWriter(typeof log === 'string' ? new FileSink(log) : log);
-    }
+    this.kernel.openControlChannel(supervisionChannel, { targetsActor: true }, (target, bytes) => this.supervision.applyVerb(target, bytes));
+    this.faults = new FaultInjector(this.kernel, faults === undefined ? null : checkFaultPlan(faults), {
+      crash: (target) => this.crashTarget(target),
+      exhaustFuel: (target) => this.exhaustFuelTarget(target),
+      killWorker: (index) => this.killWorkerTarget(index),
+      taken: (fault) => this.bus.queue({ kind: 'fault', tick: this.recordTick(), ...fault }),
+    });
+    this.recorder = new Recorder(log === undefined ? null : typeof log === 'string' ? new FileSink(log) : log);
 
     const inferenceConfig = inference ?? system.inference;
     if (inferenceConfig !== undefined) {
@@ -234,21 +300,23 @@ export class Runtime {
         channel: () => this.inferenceChannel(),
         logOutputs: config.logOutputs,
         logger: this.logger,
-        recorded: recordedInference,
+        recorded: hooks?.recordedInference,
+        record: (answer) => this.recorder.addInference(answer),
+        ranBatch: (batch) => this.bus.queue({ kind: 'inference', tick: this.recordTick(), ...batch }),
       });
       actor.admitted(this.kernel.admit(actor, actor.subscriptions(), config.mailboxCapacity));
-      this.kernel.addParticipant(actor);
+      this.kernel.addExecutor(actor);
       // A requester that goes down, or restarts, loses its kept state: its next incarnation
       // starts afresh (at 'restarting' too: a request it sent before going down may have been
       // answered, to nobody, while it was down).
-      this.kernel.setLifecycleListener((id, to) => {
+      this.kernel.onLifecycle(({ actor: id, to }) => {
         if (to === 'crashed' || to === 'stopped' || to === 'failed' || to === 'restarting') actor.forgetRequester(id);
       });
       this.inference = { config, manager, actor };
     } else {
       // Nothing to start: the header is complete now.
       this.started = true;
-      this.writer.writeHeader(this.header());
+      this.recorder.writeHeader(this.header());
     }
 
     for (const topic of system.topics ?? []) this.kernel.declareTopic(topic);
@@ -264,10 +332,21 @@ export class Runtime {
     system.setup(builder);
   }
 
+  /** The tick whose record an event belongs to: the one running, or (between ticks) the next. */
+  private recordTick(): number {
+    return this.kernel.recordTick;
+  }
+
+  private topicNameOrId(id: number): string {
+    const topic = this.kernel.topicList()[id];
+    return topic === undefined ? `#${id}` : topic.name;
+  }
+
   /**
    * The log header this runtime writes: everything a replay needs to start the same run.
    * With an inference actor it is complete only after `start()` (it says whether a GPU
    * served the models).
+   * @internal
    */
   header(): LogHeader {
     const inference = this.inference;
@@ -304,7 +383,7 @@ export class Runtime {
       }
       this.gpu = manager.names().some((name) => manager.entry(name)!.provider === 'webgpu');
     }
-    this.writer.writeHeader(this.header());
+    this.recorder.writeHeader(this.header());
   }
 
   /**
@@ -358,6 +437,8 @@ export class Runtime {
     return this.kernel.tick;
   }
 
+  // ── actors ────────────────────────────────────────────────────────────────────────
+
   /**
    * Adds an actor. It takes mail at once and runs init at the next tick boundary.
    * Returns its id. Throws ConfigError for a duplicate name or a bad option.
@@ -387,9 +468,7 @@ export class Runtime {
       seed: this.config.seed,
       logger: this.logger,
     });
-    const id = this.kernel.admit(actor, actor.subscriptions(), resolved.mailboxCapacity);
-    actor.admitted(id);
-    this.jsActors.set(resolved.name, actor as JsActor<unknown, unknown>);
+    actor.admitted(this.kernel.admit(actor, actor.subscriptions(), resolved.mailboxCapacity));
     return actor;
   }
 
@@ -420,9 +499,7 @@ export class Runtime {
     }
     const resolved = this.resolveSpawn(definition.name, options);
     const actor = new WasmAgentActor(definition, resolved.name, resolved.priority, this.kernel, this.wasm);
-    const id = this.kernel.admit(actor, definition.manifest.capabilities.subscribe, resolved.mailboxCapacity);
-    actor.admitted(id);
-    this.wasmActors.set(resolved.name, actor);
+    actor.admitted(this.kernel.admit(actor, definition.manifest.capabilities.subscribe, resolved.mailboxCapacity));
     return actor;
   }
 
@@ -437,6 +514,99 @@ export class Runtime {
       priority: options.priority ?? 0,
       mailboxCapacity: options.mailboxCapacity,
     };
+  }
+
+  /** The cell of actor `id`: every actor the kernel admitted is one (the one registry). */
+  private cellOf(id: number): ActorCell | undefined {
+    const actor = this.kernel.actorAt(id);
+    return actor instanceof ActorCell ? actor : undefined;
+  }
+
+  /**
+   * The actor named `name`: its id, kind and lifecycle, a JS actor's state, and the
+   * requests that change it. Throws ConfigError when there is none.
+   */
+  actor(name: string): ActorHandle {
+    const id = this.kernel.actorId(name);
+    const cell = this.cellOf(id)!;
+    const requestable = (what: string, kinds: readonly ActorCell['kind'][]) => {
+      this.assertOpen(what);
+      if (!kinds.includes(cell.kind)) throw new ConfigError(`${what}: '${name}' is ${kindPhrase[cell.kind]}, which takes no ${what} request`);
+    };
+    return {
+      id,
+      name,
+      kind: cell.kind,
+      lifecycle: () => cell.lifecycleState,
+      state: <State>() => {
+        if (cell instanceof JsActor) return cell.currentState as State | undefined;
+        if (cell.kind === 'wasm') {
+          throw new ConfigError(`'${name}' is a WASM agent: its state lives in its own linear memory; observe it through what it publishes`);
+        }
+        throw new ConfigError(`'${name}' is ${kindPhrase[cell.kind]}: it has no state value; see runtime.snapshot()`);
+      },
+      suspend: () => {
+        requestable('suspend', ['js', 'wasm']);
+        this.kernel.control(RuntimeChannel.suspend, id);
+      },
+      resume: () => {
+        requestable('resume', ['js', 'wasm']);
+        this.kernel.control(RuntimeChannel.resume, id);
+      },
+      stop: () => {
+        requestable('stop', ['js', 'wasm']);
+        this.kernel.control(RuntimeChannel.stop, id);
+      },
+      crash: () => {
+        requestable('crash', ['js', 'wasm', 'supervisor']);
+        this.faults.crash(id);
+      },
+      exhaustFuel: () => {
+        requestable('exhaustFuel', ['wasm']);
+        this.faults.exhaustFuel(id);
+      },
+    };
+  }
+
+  /** Carries out requests on the runtime's channels: suspend, resume, stop. */
+  private openRuntimeChannels(): void {
+    const onCell = (what: string, run: (cell: JsActor<unknown, unknown> | WasmAgentActor) => void) => (target: number) => {
+      const cell = this.cellOf(target);
+      if (!(cell instanceof JsActor || cell instanceof WasmAgentActor)) return `actor #${target} takes no ${what} request`;
+      run(cell);
+      return null;
+    };
+    this.kernel.openControlChannel(RuntimeChannel.suspend, { targetsActor: true }, onCell('suspend', (cell) => cell.suspend()));
+    this.kernel.openControlChannel(RuntimeChannel.resume, { targetsActor: true }, onCell('resume', (cell) => cell.resume()));
+    this.kernel.openControlChannel(RuntimeChannel.stop, { targetsActor: true }, (target) => {
+      this.kernel.stopActor(target, 'stopped by request');
+      return null;
+    });
+  }
+
+  private crashTarget(target: number): string | null {
+    if (this.supervision.isSupervisor(target)) return this.supervision.crashSupervisor(target, 'crash');
+    const cell = this.cellOf(target);
+    if (!(cell instanceof JsActor || cell instanceof WasmAgentActor)) return `actor #${target} takes no crash request`;
+    // An actor that is down, not yet started or restarting at this boundary cannot crash:
+    // say so in the log rather than let the fault pass as applied.
+    const before = cell.lifecycleState;
+    cell.injectCrash('crash');
+    return cell.lifecycleState === before ? `crash: '${cell.name}' is ${before}, not running` : null;
+  }
+
+  private exhaustFuelTarget(target: number): string | null {
+    const cell = this.cellOf(target);
+    if (cell instanceof JsActor) return `exhaustFuel: '${cell.name}' is a JS actor; only WASM agents burn fuel`;
+    if (!(cell instanceof WasmAgentActor)) return `actor #${target} takes no exhaustFuel request`;
+    return cell.exhaustFuel() ? null : `exhaustFuel: '${cell.name}' is ${cell.lifecycleState}, not running`;
+  }
+
+  private killWorkerTarget(index: number): string | null {
+    if (this.wasm.agentCount === 0) return 'killWorker: this system has no WASM worker pool';
+    if (index >= this.wasm.pool().size) return `killWorker: no worker ${index}; the pool has ${this.wasm.pool().size}`;
+    this.wasm.pool().killDuringNextTick(index);
+    return null;
   }
 
   /** The id of a declared topic; throws UnknownTopicError with what to do. */
@@ -455,6 +625,8 @@ export class Runtime {
   actorId(name: string): number {
     return this.kernel.actorId(name);
   }
+
+  // ── inputs ────────────────────────────────────────────────────────────────────────
 
   /**
    * Queues an external input; it enters at the next tick boundary and is logged there.
@@ -476,29 +648,22 @@ export class Runtime {
   }
 
   /**
-   * Runs one tick and logs it; resolves with its record. WASM agents and the inference
-   * actor finish their part on worker threads: the event loop stays free meanwhile. A
-   * system with neither finishes the tick synchronously inside the call.
+   * Replay's way in: an input exactly as logged (topic id, priority, payload).
+   * @internal
    */
-  async step(): Promise<TickRecord> {
-    this.assertOpen('step');
-    this.busy = true;
-    try {
-      if (!this.started) await this.start();
-      this.injectEmbeddedInputs();
-      return this.logRecord(await this.kernel.runTick());
-    } finally {
-      this.busy = false;
-    }
+  injectRecorded(topic: number, payload: Uint8Array, priority: number): void {
+    this.kernel.inject(topic, payload, priority);
   }
 
   /**
-   * Takes the system's embedded inputs for the next tick. One that meets a full mailbox is
-   * refused and logged (not thrown): the generator ran for this tick and must not run again.
+   * Takes in what is due for the next tick: the fault plan's faults, then the system's
+   * embedded inputs. An embedded input that meets a full mailbox is refused and logged
+   * (not thrown): the generator ran for this tick and must not run again.
    */
-  private injectEmbeddedInputs(): void {
-    if (this.embeddedInputs) this.injectDueFaults(this.kernel.tick + 1);
-    if (!this.embeddedInputs || this.system.inputs === undefined) return;
+  private takeInputs(): void {
+    if (!this.embeddedInputs) return;
+    this.faults.takeDue(this.kernel.tick + 1);
+    if (this.system.inputs === undefined) return;
     const inputs = this.system.inputs(this.kernel.tick + 1, this.inputRandom) ?? [];
     for (const input of inputs) {
       const topic = this.kernel.topicId(input.topic);
@@ -511,36 +676,24 @@ export class Runtime {
     }
   }
 
-  /**
-   * Takes in the faults due at `tick` as inputs. A fault that names no current actor (or
-   * finds no room) is logged as refused, never thrown: the plan must not stop the run.
-   */
-  private injectDueFaults(tick: number): void {
-    const plan = this.faultPlan;
-    if (plan === null) return;
-    while (this.nextFault < plan.faults.length && plan.faults[this.nextFault]!.tick <= tick) {
-      const index = this.nextFault++;
-      const fault = plan.faults[index]!;
-      if (fault.tick < tick) continue;
-      try {
-        if (fault.kind === 'killWorker') {
-          this.kernel.control(ControlOp.killWorker, fault.worker);
-        } else if (fault.kind === 'malformed') {
-          const topic = fault.actor !== undefined ? this.kernel.inboxTopicOf(this.kernel.actorId(fault.actor)) : this.kernel.topicId(fault.topic!);
-          this.kernel.inject(topic, malformedBytes(plan, index, fault.bytes ?? 16), 0);
-        } else {
-          this.kernel.control(fault.kind === 'crash' ? ControlOp.crash : ControlOp.exhaustFuel, this.kernel.actorId(fault.actor));
-        }
-      } catch (error) {
-        this.kernel.refuseInput(`refused: fault plan, ${fault.kind} at tick ${tick}: ${(error as Error).message}`);
-      }
-    }
-  }
+  // ── the verbs ─────────────────────────────────────────────────────────────────────
 
-  private logRecord(record: TickRecord): TickRecord {
-    const body = this.writer.appendTick(record);
-    this.onRecord?.(record, body);
-    return record;
+  /**
+   * Runs one tick and logs it; resolves with its record. WASM agents and the inference
+   * actor finish their part on worker threads: the event loop stays free meanwhile. A
+   * system with neither finishes the tick synchronously inside the call.
+   */
+  async step(): Promise<TickRecord> {
+    this.assertOpen('step');
+    this.busy = true;
+    try {
+      if (!this.started) await this.start();
+      this.takeInputs();
+      const facts = await this.kernel.runTick();
+      return this.recordAndTell(facts);
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Runs `ticks` ticks. `onProgress` is called every `progressEvery` ticks. */
@@ -552,81 +705,53 @@ export class Runtime {
       await this.step();
       if (options.onProgress !== undefined && this.kernel.tick % every === 0) options.onProgress(this.kernel.tick);
     }
-    return this.summary();
+    return { ticks: this.kernel.tick, counters: { ...this.kernel.counters }, chainHex: this.recorder.chainHex };
   }
 
-  private summary(): RunSummary {
-    return { ticks: this.kernel.tick, counters: { ...this.kernel.counters }, chainHex: this.writer.chainHex };
-  }
-
-  /** True when the system has WASM agents (and so a worker pool). */
-  private get hasWasmAgents(): boolean {
-    return this.wasm.agentCount > 0;
-  }
-
-  /** Kills WASM worker `index` now (fault injection); its agents crash at the next tick's barrier. */
-  async killWorker(index: number): Promise<void> {
-    await this.wasm.killWorker(index);
-  }
-
-  /** Suspends an actor: it keeps taking mail but is not scheduled. */
-  suspend(name: string): void {
-    this.assertOpen('suspend');
-    this.anyActor(name);
-    this.kernel.control(ControlOp.suspend, this.kernel.actorId(name));
-  }
-
-  /** Resumes a suspended actor at the next tick boundary. */
-  resume(name: string): void {
-    this.assertOpen('resume');
-    this.anyActor(name);
-    this.kernel.control(ControlOp.resume, this.kernel.actorId(name));
+  /** The recorder logs the tick; then the event bus tells what it did. */
+  private recordAndTell(facts: TickFacts): TickRecord {
+    const { record, bytes } = this.recorder.record(facts);
+    this.bus.flush({ kind: 'tick', tick: record.tick, record, bytes });
+    return record;
   }
 
   /**
-   * Stops an actor at the next tick boundary: its stop hook runs, its queued mail is
-   * dropped (and logged as such). Like suspend and resume, the request is an input: it is
-   * in the log and replay applies it at the same tick.
+   * Ends the run: stops actors in reverse start order (WASM agents run agent_shutdown on
+   * their workers), logs a final record and the end marker, flushes the log and stops the
+   * worker threads. Resolves with the final hash chain (the run's digest); closing again
+   * resolves with the same digest.
    */
-  stopActor(name: string): void {
-    this.assertOpen('stopActor');
-    this.anyActor(name);
-    this.kernel.control(ControlOp.stop, this.kernel.actorId(name));
+  async close(): Promise<string> {
+    if (this.closed) return this.finalChain;
+    this.assertOpen('close');
+    this.busy = true;
+    try {
+      if (!this.started) await this.start();
+      const ticks = this.kernel.tick;
+      this.supervision.closing = true;
+      this.recordAndTell(await this.kernel.shutdown(this.supervision.shutdownOrder()));
+      this.recorder.close({ ticks, reason: 'shutdown' });
+      this.closed = true;
+      this.finalChain = this.recorder.chainHex;
+      await this.wasm.close();
+      await this.channel?.close();
+      return this.finalChain;
+    } finally {
+      this.busy = false;
+    }
   }
 
-  /** Carries out a control request taken in at a tick boundary; returns null or why it was refused. */
-  private applyControl(op: ControlOp, target: number, extra: Uint8Array): string | null {
-    if (op === ControlOp.killWorker) {
-      if (!this.hasWasmAgents) return 'killWorker: this system has no WASM worker pool';
-      if (target >= this.wasm.pool().size) return `killWorker: no worker ${target}; the pool has ${this.wasm.pool().size}`;
-      this.wasm.pool().killDuringNextTick(target);
-      return null;
-    }
-    if (op === ControlOp.supervisor) return this.supervision.applyVerb(target, extra);
-    if (op === ControlOp.stop) {
-      this.kernel.stopActor(target, 'stopped by request');
-      return null;
-    }
-    if (op === ControlOp.crash && this.supervision.isSupervisor(target)) return this.supervision.crashSupervisor(target, 'crash');
-    const name = this.kernel.actorName(target);
-    const actor = this.jsActors.get(name) ?? this.wasmActors.get(name);
-    if (actor === undefined || actor.self !== target) return `actor #${target} takes no ${controlOpName(op)} request`;
-    if (op === ControlOp.suspend) actor.suspend();
-    else if (op === ControlOp.resume) actor.resume();
-    else if (op === ControlOp.crash) {
-      // An actor that is down, not yet started or restarting at this boundary cannot crash:
-      // say so in the log rather than let the fault pass as applied.
-      const before = actor.lifecycleState;
-      actor.injectCrash('crash');
-      if (actor.lifecycleState === before) return `crash: '${name}' is ${before}, not running`;
-    } else if (op === ControlOp.exhaustFuel) {
-      if (!(actor instanceof WasmAgentActor)) return `exhaustFuel: '${name}' is a JS actor; only WASM agents burn fuel`;
-      if (!actor.exhaustFuel()) return `exhaustFuel: '${name}' is ${actor.lifecycleState}, not running`;
-    }
-    return null;
+  /**
+   * Stops the worker threads without logging a shutdown (replay, after a divergence).
+   * @internal
+   */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    await this.wasm.close();
+    await this.channel?.close();
   }
 
-  // ── supervision ─────────────────────────────────────────────────────────────────
+  // ── supervision ───────────────────────────────────────────────────────────────────
 
   /**
    * The supervision verbs of the supervisor named `name` (OTP's startChild, terminateChild,
@@ -639,14 +764,14 @@ export class Runtime {
     const request = (verb: 'terminateChild' | 'restartChild' | 'deleteChild', id: string) => {
       this.assertOpen(verb);
       const payload = this.supervision.prepareVerb(name, verb, id);
-      this.kernel.control(ControlOp.supervisor, this.kernel.actorId(name), payload);
+      this.kernel.control(supervisionChannel, this.kernel.actorId(name), payload);
     };
     return {
       name,
       startChild: (specOrArgs: ChildSpec | unknown) => {
         this.assertOpen('startChild');
         const { name: child, payload } = this.supervision.prepareStartChild(name, specOrArgs);
-        this.kernel.control(ControlOp.supervisor, this.kernel.actorId(name), payload);
+        this.kernel.control(supervisionChannel, this.kernel.actorId(name), payload);
         return child;
       },
       terminateChild: (id: string) => request('terminateChild', id),
@@ -657,38 +782,17 @@ export class Runtime {
     };
   }
 
-  /** Requests a crash of an actor or supervisor at the next tick boundary (a logged input). */
-  crashActor(name: string): void {
-    this.assertOpen('crashActor');
-    this.kernel.control(ControlOp.crash, this.kernel.actorId(name));
+  /** Kills WASM worker `index` now (fault injection); its agents crash at the next tick's barrier. */
+  async killWorker(index: number): Promise<void> {
+    await this.wasm.killWorker(index);
   }
 
-  private anyActor(name: string): { suspend(): void; resume(): void } {
-    const actor = this.jsActors.get(name) ?? this.wasmActors.get(name);
-    if (actor === undefined) throw new ConfigError(`no actor named '${name}'`);
-    return actor;
-  }
-
-  /** The current state value of a JS actor (for tests and inspection). */
-  actorState<State = unknown>(name: string): State | undefined {
-    return this.jsActor(name).currentState as State | undefined;
-  }
-
-  private jsActor(name: string): JsActor<unknown, unknown> {
-    const actor = this.jsActors.get(name);
-    if (actor === undefined) {
-      if (this.wasmActors.has(name)) {
-        throw new ConfigError(`'${name}' is a WASM agent: its state lives in its own linear memory; observe it through what it publishes`);
-      }
-      throw new ConfigError(`no actor named '${name}'`);
-    }
-    return actor;
-  }
+  // ── views ─────────────────────────────────────────────────────────────────────────
 
   /** A cheap, pull-based view of the runtime. */
   snapshot(): RuntimeSnapshot {
     const actors = this.kernel.actorViews().map((view) => {
-      const crash = this.jsActors.get(view.name)?.lastCrash ?? this.wasmActors.get(view.name)?.lastCrash ?? this.supervision.lastCrashOf(view.id);
+      const crash = this.cellOf(view.id)?.lastCrash ?? null;
       return { ...view, lastCrash: crash === null ? null : { tick: crash.tick, message: crash.message } };
     });
     return {
@@ -720,70 +824,33 @@ export class Runtime {
     };
   }
 
-  /** The inference actor (benchmarks read its run timings). */
+  /**
+   * The inference actor (benchmarks read its run timings).
+   * @internal
+   */
   get inferenceActor(): InferenceActor | null {
     return this.inference?.actor ?? null;
   }
 
-  /**
-   * Ends the run: stops actors in reverse start order (WASM agents run agent_shutdown on
-   * their workers), logs a final record and the end marker, flushes the log and stops the
-   * worker threads. Resolves with the final hash chain (the run's digest); closing again
-   * resolves with the same digest.
-   */
-  async close(): Promise<string> {
-    if (this.closed) return this.finalChain;
-    this.assertOpen('close');
-    this.busy = true;
-    try {
-      if (!this.started) await this.start();
-      const ticks = this.kernel.tick;
-      this.supervision.closing = true;
-      const digest = this.finish(ticks, await this.kernel.shutdown(this.supervision.shutdownOrder()));
-      await this.wasm.close();
-      await this.channel?.close();
-      return digest;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** Stops the worker pool without logging a shutdown (replay, after a divergence). */
-  async abandon(): Promise<void> {
-    this.closed = true;
-    await this.wasm.close();
-    await this.channel?.close();
-  }
-
-  private finish(ticks: number, record: TickRecord): string {
-    this.logRecord(record);
-    this.writer.close({ ticks, reason: 'shutdown' });
-    this.closed = true;
-    this.finalChain = this.writer.chainHex;
-    return this.finalChain;
-  }
+  // ── the log ───────────────────────────────────────────────────────────────────────
 
   /**
    * Pushes buffered log records to the file. A file log is otherwise written in ~1 MiB
    * chunks; a service that must not lose more than a few ticks on a kill flushes after them.
    */
   flush(): void {
-    this.writer.flush();
+    this.recorder.flush();
   }
 
   /** The bytes of an in-memory log (when no `log` option was given). */
   logBytes(): Uint8Array {
-    if (this.memorySink === null) throw new ConfigError('logBytes() is only for in-memory logs; this runtime logs to a file or sink');
-    return this.memorySink.bytes();
+    if (this.recorder.memory === null) throw new ConfigError('logBytes() is only for in-memory logs; this runtime logs to a file or sink');
+    return this.recorder.memory.bytes();
   }
 
+  /** The hash chain over every record so far (the run's digest, once closed). */
   get chainHex(): string {
-    return this.writer.chainHex;
-  }
-
-  /** Replay's way in: an input exactly as logged (topic id, priority, payload). */
-  injectRecorded(topic: number, payload: Uint8Array, priority: number): void {
-    this.kernel.inject(topic, payload, priority);
+    return this.recorder.chainHex;
   }
 
   private assertOpen(what: string): void {
@@ -793,6 +860,13 @@ export class Runtime {
     }
   }
 }
+
+const kindPhrase: Record<ActorCell['kind'], string> = {
+  js: 'a JS actor',
+  wasm: 'a WASM agent',
+  supervisor: 'a supervisor',
+  inference: 'the inference actor',
+};
 
 /** A supervisor's verbs; see `Runtime.supervisor`. */
 export interface SupervisorHandle {
@@ -821,10 +895,6 @@ function inferenceJson(config: ResolvedInference): string {
     models: config.models.map((model) => ({ batch: model.batch, name: model.name, sessionOptions: model.sessionOptions, state: model.state, warmup: model.warmup })),
     provider: config.provider,
   });
-}
-
-function controlOpName(op: ControlOp): string {
-  return (Object.entries(ControlOp).find(([, value]) => value === op)?.[0]) ?? `#${op}`;
 }
 
 /** Creates a runtime for `system`. See `RuntimeOptions`. */

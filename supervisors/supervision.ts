@@ -28,7 +28,8 @@
  * them out: stopping, waiting for the barrier, restarting, the verbs, the views.
  */
 import type { ActorDefinition } from '../actors/js-actor.ts';
-import { Lifecycle, kernelStatusOf, type LifecycleState, type TransitionWatcher } from '../actors/lifecycle.ts';
+import { ActorCell } from '../actors/cell.ts';
+import type { LifecycleState, TransitionWatcher } from '../actors/lifecycle.ts';
 import type { WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { jsonDecode, jsonEncode } from '../src/codec.ts';
 import type { Envelope } from '../src/envelope.ts';
@@ -56,41 +57,31 @@ export interface SupervisedActor {
   kill(reason: string): void;
 }
 
-/** What the runtime lends the engine: creating worker actors (trust checks and all). */
+/** What the runtime lends the engine: creating worker actors (trust checks and all), and who hears of decisions. */
 export interface SupervisionHost {
   /** Creates and admits a JS actor or WASM agent named `name`. Throws ConfigError. */
   spawnWorker(start: ActorDefinition<any, any> | WasmAgentDefinition, name: string, spec: ResolvedChildSpec): SupervisedActor;
+  /** Told of each decision as it is made (for the event bus; it changes nothing). */
+  decided?(decision: SupervisionDecision): void;
 }
 
+/** A supervisor's decision, as the event bus reports it. */
+export interface SupervisionDecision {
+  supervisor: string;
+  /** restart: the group is stopped and restarted; give_up: the supervisor stops its children and exits. */
+  decision: 'restart' | 'give_up';
+  /** The children concerned: for a restart, the group in start order; for a give-up, the children it stops, in stop order. */
+  children: string[];
+  reason: string;
+}
+
+/** The control channel that carries supervision verbs (a number in every log that holds one: it never changes). */
+export const supervisionChannel = 7;
+
 /** A supervisor as the kernel sees it. It runs no user code and takes no messages. */
-export class SupervisorActor implements KernelActor {
+export class SupervisorActor extends ActorCell {
+  readonly kind = 'supervisor' as const;
   readonly hasStep = false;
-  status: ActorStatusCode = ActorStatus.starting;
-  self = 0;
-  watcher: TransitionWatcher | null = null;
-  lastCrash: { tick: number; message: string } | null = null;
-  private readonly lifecycle: Lifecycle;
-
-  constructor(
-    readonly name: string,
-    readonly priority: number,
-    private readonly kernel: Kernel,
-  ) {
-    this.lifecycle = new Lifecycle((from, to, detail) => {
-      this.status = kernelStatusOf[to];
-      this.kernel.recordLifecycle(this.self, from, to, detail);
-      this.watcher?.(from, to, detail);
-    });
-  }
-
-  get lifecycleState(): LifecycleState {
-    return this.lifecycle.state;
-  }
-
-  admitted(id: number, detail: string): void {
-    this.self = id;
-    this.kernel.recordLifecycle(id, 'none', 'created', detail);
-  }
 
   start(): void {
     this.lifecycle.send('INIT');
@@ -105,8 +96,7 @@ export class SupervisorActor implements KernelActor {
   }
 
   stop(reason: string): void {
-    if (!this.lifecycle.can('STOP')) return;
-    this.lifecycle.send('STOP', reason);
+    if (!this.sendIfAllowed('STOP', reason)) return;
     if (this.lifecycle.state === 'stopping') this.lifecycle.send('STOPPED');
   }
 
@@ -117,13 +107,13 @@ export class SupervisorActor implements KernelActor {
   /** The supervisor exits abnormally (gave up, failed to start, or an injected crash). */
   crash(reason: string): void {
     this.lastCrash = { tick: this.kernel.tick, message: reason };
-    if (this.lifecycle.can('CRASH')) this.lifecycle.send('CRASH', reason);
+    this.sendIfAllowed('CRASH', reason);
     this.kernel.actorWentDown(this.self);
   }
 
   /** A root supervisor that crashed has nobody to restart it: it has failed. */
   fail(reason: string): void {
-    if (this.lifecycle.can('FAIL')) this.lifecycle.send('FAIL', reason);
+    this.sendIfAllowed('FAIL', reason);
   }
 }
 
@@ -448,6 +438,7 @@ export class Supervision {
       return;
     }
     const group = restartGroup(strategy, node.children.filter((c) => !c.removed), child, (c) => c.spec.restart);
+    this.host.decided?.({ supervisor: node.name, decision: 'restart', children: group.restart.map((c) => c.name), reason: `${child.spec.id}: ${exit.reason}` });
     for (const sibling of group.stop) {
       this.terminate(sibling, `shutdown: restarting with ${child.spec.id} (${strategy})`);
       if (group.forget.includes(sibling)) this.removeChild(sibling);
@@ -535,6 +526,8 @@ export class Supervision {
 
   /** Too many restarts, or a failed start: stop every child (reverse order), exit abnormally. */
   private giveUp(node: Node, reason: string): void {
+    const stopping = node.children.filter((child) => !child.removed).reverse();
+    this.host.decided?.({ supervisor: node.name, decision: 'give_up', children: stopping.map((child) => child.name), reason });
     node.state = 'terminating';
     for (let i = node.children.length - 1; i >= 0; i--) {
       const child = node.children[i]!;

@@ -27,7 +27,8 @@ import {
   type TickRecord,
 } from 'lockstep';
 import { malformedBytes } from '../src/faults.ts';
-import { ControlOp, controlTopicName } from '../src/kernel.ts';
+import { controlTopicName, refusalChannel } from '../src/kernel.ts';
+import { FaultChannel } from '../src/faults.ts';
 import { lockstep } from './fixtures/cli.ts';
 import faultFixture, { ticker, tally } from './fixtures/fault-system.ts';
 
@@ -191,7 +192,7 @@ describe('faults at run time', () => {
     ]);
     expect(records.filter((record) => record.tick <= 12)).toHaveLength(12);
     // Restarted at 11, it has counted the ticker's messages of ticks 10 and 11.
-    expect(runtime.actorState('root/tally')).toEqual({ seen: 2, last: 11 });
+    expect(runtime.actor('root/tally').state()).toEqual({ seen: 2, last: 11 });
     const report = await replay(runtime.logBytes(), faultFixture);
     expect(report.bitExact).toBe(true);
   });
@@ -227,7 +228,7 @@ describe('faults at run time', () => {
       '9: initializing → running',
     ]);
     // Restarted at 9, it has counted the ticker's messages of ticks 9, 10 and 11.
-    expect(runtime.actorState('root/tally')).toEqual({ seen: 3, last: 10 });
+    expect(runtime.actor('root/tally').state()).toEqual({ seen: 3, last: 10 });
     expect((await replay(runtime.logBytes(), faultFixture)).bitExact).toBe(true);
   });
 
@@ -266,12 +267,12 @@ describe('faults at run time', () => {
       return payload;
     };
     const expected: [number, string, Uint8Array][] = [
-      [3, controlTopicName, controlInput(ControlOp.crash, runtime.actorId('root/tally'))],
-      [4, controlTopicName, controlInput(ControlOp.exhaustFuel, runtime.actorId('root/count-a'))],
-      [5, controlTopicName, controlInput(ControlOp.killWorker, 1)],
+      [3, controlTopicName, controlInput(FaultChannel.crash, runtime.actorId('root/tally'))],
+      [4, controlTopicName, controlInput(FaultChannel.exhaustFuel, runtime.actorId('root/count-a'))],
+      [5, controlTopicName, controlInput(FaultChannel.killWorker, 1)],
       [6, `actor/${runtime.actorId('root/tally')}`, malformedBytes(plan, 3, 3)],
       [7, 'numbers', malformedBytes(plan, 4, 20)],
-      [8, controlTopicName, controlInput(ControlOp.crash, runtime.actorId('root'))],
+      [8, controlTopicName, controlInput(FaultChannel.crash, runtime.actorId('root'))],
     ];
     for (const [tick, topic, payload] of expected) {
       const inputs = records.find((record) => record.tick === tick)!.injected.filter((input) => !(input.topic === runtime.topic('numbers') && input.payload.length === 4 && input.payload[0] === 1));
@@ -279,7 +280,7 @@ describe('faults at run time', () => {
     }
     // The refused one is an input too (so replay repeats the refusal), and a drop.
     const atNine = records.find((record) => record.tick === 9)!;
-    expect(atNine.injected.filter((input) => input.topic === control).map((input) => input.payload[0])).toEqual([ControlOp.refusal]);
+    expect(atNine.injected.filter((input) => input.topic === control).map((input) => input.payload[0])).toEqual([refusalChannel]);
     expect(refusalsAt(records, 9)).toEqual(["refused: fault plan, crash at tick 9: no actor named 'nobody'; actors: root, root/ticker, root/tally, root/count-a, root/count-b"]);
     // Each did what it says, at its tick.
     const crashes = records.flatMap((record) => record.lifecycle.filter((event) => event.to === 'crashed').map((event) => `${record.tick} ${runtime.actorName(event.actor)}: ${event.detail}`));

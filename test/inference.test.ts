@@ -44,7 +44,7 @@ function system(name: string, inference: InferenceConfig, askers: Record<string,
 }
 
 function answersOf(runtime: Runtime, name: string): AskerState['answers'] {
-  return runtime.actorState<AskerState>(name)!.answers;
+  return runtime.actor(name).state<AskerState>()!.answers;
 }
 
 const policyOnly: InferenceConfig = { models: { policy: policyPath } };
@@ -264,7 +264,7 @@ describe('Silero VAD v5 through the actor: a stateful model, one state per reque
     const tree = supervisor({ strategy: 'one_for_one', intensity: 3, period: 20 }, [{ id: 'vad', start: askerWith({ topic: 'infer/vad', requests: same }) }]);
     const runtime = createRuntime(defineSystem({ name: 'vad-restart', inference: { models: { vad: sileroSpec } }, setup: (b) => b.spawn(tree, { name: 'root' }) }));
     await runtime.run(4);
-    runtime.crashActor('root/vad');
+    runtime.actor('root/vad').crash();
     await runtime.run(4);
     await runtime.close();
     const records = readLog(runtime.logBytes()).ticks.flatMap((record) => record.inferences.map((inference) => ({ tick: record.tick, digest: digestHex(inference.digest.hi, inference.digest.lo) })));

@@ -56,7 +56,7 @@ describe('ticks and canonical order', () => {
     );
     await runtime.run(3);
     expect(runtime.topic('a')).toBeLessThan(runtime.topic('b'));
-    expect(runtime.actorState<string[]>('rec')).toEqual([
+    expect(runtime.actor('rec').state<string[]>()).toEqual([
       // Priority 9 first; then priority 5 on topic a (sender 2 before 3, each in seq order); then topic b.
       'a:2:2:2:9:22',
       'a:2:3:2:9:32',
@@ -79,7 +79,7 @@ describe('ticks and canonical order', () => {
       [1, 3, 7],
       [2, 0, 8],
     ]);
-    expect(runtime.actorState<string[]>('rec')).toEqual(['in:2:0:1:3:7', 'in:2:0:2:0:8']);
+    expect(runtime.actor('rec').state<string[]>()).toEqual(['in:2:0:1:3:7', 'in:2:0:2:0:8']);
   });
 
   it('runs runnable actors by (priority desc, actor id), at most tickTasksMax per tick', async () => {
@@ -137,22 +137,22 @@ describe('bounded mailboxes and backpressure', () => {
     );
     const first = await runtime.step();
     // Tick 1: four accepted (reserved for tick 2), the fifth refused.
-    expect(runtime.actorState<{ sent: number; refusals: string[] }>('flooder')).toEqual({ sent: 4, refusals: ['1:slow:4'] });
+    expect(runtime.actor('flooder').state<{ sent: number; refusals: string[] }>()).toEqual({ sent: 4, refusals: ['1:slow:4'] });
     expect(first.drops).toEqual([{ actor: 1, topic: runtime.topic('actor/1'), sender: 2, seq: 0, reason: 'refused: mailbox full, sender told' }]);
     expect(runtime.snapshot().actors.find((a) => a.name === 'flooder')?.blockedOn).toBe('slow');
     // Tick 2: the four are delivered and consumed by slow (priority/id order: slow runs first),
     // which frees room, so flooder runs again in the same tick.
     await runtime.step();
-    expect(runtime.actorState<number>('slow')).toBe(4);
-    expect(runtime.actorState<{ sent: number }>('flooder')!.sent).toBe(8);
+    expect(runtime.actor('slow').state<number>()).toBe(4);
+    expect(runtime.actor('flooder').state<{ sent: number }>()!.sent).toBe(8);
     await runtime.run(10);
     const snapshot = runtime.snapshot();
     expect(snapshot.actors.find((a) => a.name === 'slow')!.mailboxDepth).toBeLessThanOrEqual(4);
     expect(snapshot.counters.refused).toBe(12);
     // Every accepted message is accounted for: processed by slow, or dropped with a reason
     // at shutdown (still queued or still in flight). Refusals were never accepted.
-    const sent = runtime.actorState<{ sent: number }>('flooder')!.sent;
-    const processed = runtime.actorState<number>('slow')!;
+    const sent = runtime.actor('flooder').state<{ sent: number }>()!.sent;
+    const processed = runtime.actor('slow').state<number>()!;
     await runtime.close();
     const drops = readLog(runtime.logBytes()).ticks.flatMap((t) => t.drops).filter((d) => d.sender === 2 && !d.reason.startsWith('refused'));
     for (const drop of drops) expect(['recipient stopped', 'undelivered at shutdown']).toContain(drop.reason);
@@ -167,15 +167,15 @@ describe('bounded mailboxes and backpressure', () => {
       }),
     );
     await runtime.step();
-    runtime.suspend('slow');
+    runtime.actor('slow').suspend();
     await runtime.run(5);
-    const flooderState = runtime.actorState<{ sent: number; refusals: string[] }>('flooder')!;
+    const flooderState = runtime.actor('flooder').state<{ sent: number; refusals: string[] }>()!;
     // Refused at tick 1; slow is suspended so its mailbox never drains: flooder never runs again.
     expect(flooderState.refusals).toEqual(['1:slow:2']);
     expect(runtime.snapshot().actors.find((a) => a.name === 'slow')?.mailboxDepth).toBe(2);
-    runtime.resume('slow');
+    runtime.actor('slow').resume();
     await runtime.run(2);
-    expect(runtime.actorState<{ sent: number }>('flooder')!.sent).toBeGreaterThan(2);
+    expect(runtime.actor('flooder').state<{ sent: number }>()!.sent).toBeGreaterThan(2);
   });
 
   it('refuses an injection into a full mailbox with MailboxFullError and enqueues nothing', async () => {
@@ -186,7 +186,7 @@ describe('bounded mailboxes and backpressure', () => {
     expect(() => runtime.inject('actor/1', bytes(3))).toThrow(/mailbox of actor 'slow' is full \(2 messages\).*Retry after the next tick/);
     const record = await runtime.step();
     expect(record.injected).toHaveLength(2);
-    expect(runtime.actorState<number>('slow')).toBe(2);
+    expect(runtime.actor('slow').state<number>()).toBe(2);
   });
 });
 
@@ -221,15 +221,15 @@ describe('crashes and lifecycle', () => {
     runtime.inject('work', bytes(4));
     const later = await runtime.step();
     expect(later.drops.map((d) => d.reason)).toEqual(['recipient crashed']);
-    expect(runtime.actorState<string[]>('rec')).toHaveLength(4);
+    expect(runtime.actor('rec').state<string[]>()).toHaveLength(4);
   });
 
   it('writes every lifecycle transition to the log', async () => {
     const quiet = defineActor({ name: 'quiet', init: () => 0, receive: () => undefined });
     const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q' })));
     await runtime.run(2);
-    runtime.suspend('q');
-    runtime.resume('q');
+    runtime.actor('q').suspend();
+    runtime.actor('q').resume();
     await runtime.step();
     await runtime.close();
     const log = readLog(runtime.logBytes());
@@ -369,7 +369,7 @@ describe('snapshot', () => {
     const runtime = createRuntime(system((s) => s.spawn(quiet, { name: 'q', priority: 3 })));
     runtime.inject('t', bytes(1));
     await runtime.step();
-    runtime.suspend('q');
+    runtime.actor('q').suspend();
     runtime.inject('t', bytes(2));
     await runtime.step();
     const snapshot = runtime.snapshot();
@@ -399,7 +399,7 @@ describe('embedded inputs', () => {
       "refused: embedded input, inject into 'feed': mailbox of actor 'sleeper' is full (1 messages); nothing was enqueued. Retry after the next tick, or raise mailboxCapacity for that actor",
     ]);
     await runtime.run(3);
-    expect(runtime.actorState<number>('sleeper')).toBe(4);
+    expect(runtime.actor('sleeper').state<number>()).toBe(4);
     await runtime.close();
     expect((await replay(runtime.logBytes(), system)).bitExact).toBe(true);
   });
@@ -418,11 +418,11 @@ describe('control requests are inputs', () => {
     });
     const runtime = createRuntime(system, { level: 'full' });
     await runtime.step();
-    runtime.suspend('a');
+    runtime.actor('a').suspend();
     runtime.inject('t', bytes(1));
     await runtime.step();
-    runtime.resume('a');
-    runtime.stopActor('b');
+    runtime.actor('a').resume();
+    runtime.actor('b').stop();
     runtime.inject('t', bytes(2));
     await runtime.run(2);
     await runtime.close();
@@ -433,7 +433,7 @@ describe('control requests are inputs', () => {
     const log = readLog(runtime.logBytes());
     const tick3 = log.ticks[2]!;
     expect(tick3.lifecycle.map((e) => `${e.actor}:${e.from}>${e.to}`)).toEqual(['1:suspended>running', '2:running>stopping', '2:stopping>stopped']);
-    expect(runtime.actorState<number>('a')).toBe(2);
+    expect(runtime.actor('a').state<number>()).toBe(2);
     expect((await replay(runtime.logBytes(), system)).bitExact).toBe(true);
   });
 });

@@ -227,7 +227,7 @@ function crashDetail(run: Run, actor: string, tick: number): string | undefined 
 /** Beats `actor` published, as `arrival tick: step count since its last start`. */
 function beats(run: Run, actor: string): string[] {
   const id = run.runtime.actorId(actor);
-  return run.runtime.actorState<Beat[]>('monitor')!.filter((beat) => beat.from === `alive:${id}`).map((beat) => `${beat.tick}: ${beat.value}`);
+  return run.runtime.actor('monitor').state<Beat[]>()!.filter((beat) => beat.from === `alive:${id}`).map((beat) => `${beat.tick}: ${beat.value}`);
 }
 
 /**
@@ -415,14 +415,14 @@ describe('Mailbox semantics on crash', () => {
   };
   const counts = (run: Run) => {
     const id = run.runtime.actorId('root/counter');
-    return run.runtime.actorState<Beat[]>('monitor')!.filter((beat) => beat.from === `counts:${id}`).map((beat) => `${beat.tick}: ${beat.value}`);
+    return run.runtime.actor('monitor').state<Beat[]>()!.filter((beat) => beat.from === `counts:${id}`).map((beat) => `${beat.tick}: ${beat.value}`);
   };
 
   it('a WASM agent that crashes with mail queued: each message dropped with a reason and counted; the next incarnation gets new mail', async () => {
     const run = await runFor(counterSystem(), 10, {
       before: (runtime, tick) => {
-        if (tick === 3) runtime.suspend('root/counter'); // takes mail, is not scheduled: mail queues up
-        if (tick === 6) runtime.crashActor('root/counter');
+        if (tick === 3) runtime.actor('root/counter').suspend(); // takes mail, is not scheduled: mail queues up
+        if (tick === 6) runtime.actor('root/counter').crash();
         runtime.inject('numbers', u32(tick));
       },
     });

@@ -87,7 +87,8 @@ class Harness {
       },
     });
     this.system = system;
-    this.runtime = createRuntime(system, { level: 'full', onRecord: (record) => this.collect(record) });
+    this.runtime = createRuntime(system, { level: 'full' });
+    this.runtime.events.on('tick', (event) => this.collect(event.record));
   }
 
   readonly system;
@@ -247,7 +248,7 @@ describe('supervision: restart types', () => {
   it('restarts a permanent child even after a normal exit', async () => {
     const h = new Harness(supervisor({ strategy: 'one_for_one' }, [{ id: 'p', start: quitter, restart: 'permanent' }]));
     await h.step(2);
-    h.runtime.stopActor('root/p');
+    h.runtime.actor('root/p').stop();
     await h.step(2);
     expect(h.path('root/p').slice(3)).toEqual(['stopping', 'stopped', 'restarting', 'initializing', 'running']);
   });
@@ -261,7 +262,7 @@ describe('supervision: restart types', () => {
     );
     await h.step(2);
     h.send('root/crashes', 'crash');
-    h.runtime.stopActor('root/stops');
+    h.runtime.actor('root/stops').stop();
     await h.step(3);
     expect(h.state('root/crashes')).toBe('running');
     expect(h.path('root/crashes')).toContain('restarting');
@@ -525,7 +526,7 @@ describe('supervision: mailboxes across a crash', () => {
     expect(h.runtime.snapshot().actors.find((a) => a.name === 'root/a')!.dropped).toBe(2);
     h.send('root/a', 'after');
     await h.step();
-    expect(h.runtime.actorState<{ got: string[] }>('root/a')!.got).toEqual(['after']);
+    expect(h.runtime.actor('root/a').state<{ got: string[] }>()!.got).toEqual(['after']);
   });
 
   it('delivers to the new incarnation what was published to it while it was down, when it restarts before delivery', async () => {
@@ -536,7 +537,7 @@ describe('supervision: mailboxes across a crash', () => {
     // Down now; this input is delivered at the next tick, after the restart at its boundary.
     h.send('root/a', 'while-down');
     await h.step();
-    expect(h.runtime.actorState<{ got: string[] }>('root/a')!.got).toEqual(['while-down']);
+    expect(h.runtime.actor('root/a').state<{ got: string[] }>()!.got).toEqual(['while-down']);
   });
 
   it('drops with a reason what reaches a child waiting out its backoff', async () => {

@@ -58,7 +58,7 @@ describe('WASM agents on the worker pool', () => {
     await runtime.step(); // tick 2: delivered, counted, count published
     runtime.inject('numbers', u32(9));
     await runtime.run(3);
-    expect(runtime.actorState<string[]>('sink')).toEqual(['3:counts:3', '4:counts:4']);
+    expect(runtime.actor('sink').state<string[]>()).toEqual(['3:counts:3', '4:counts:4']);
   });
 
   it('rallies ping and pong between agents on different workers', async () => {
@@ -69,7 +69,7 @@ describe('WASM agents on the worker pool', () => {
       s.spawn(collector, { name: 'watch', args: { topics: ['ping', 'pong'] } });
     });
     await runtime.run(8);
-    const seen = runtime.actorState<string[]>('watch')!;
+    const seen = runtime.actor('watch').state<string[]>()!;
     // Ping serves 0 in init (tick 1); each hop adds one, a tick per hop.
     expect(seen.slice(0, 4)).toEqual(['2:ping:0', '3:pong:1', '4:ping:2', '5:pong:3']);
   });
@@ -92,7 +92,7 @@ describe('WASM agents on the worker pool', () => {
     const first = await once();
     const second = await once();
     expect(crashOf(first.runtime, 'spinner')).toMatch(/^fuel exhausted: fuel exhausted: the agent used more than its 200000 fuel this tick/);
-    expect(first.runtime.actorState<string[]>('sink')).toEqual(['3:counts:1', '6:counts:2']);
+    expect(first.runtime.actor('sink').state<string[]>()).toEqual(['3:counts:1', '6:counts:2']);
     expect(second.chain).toBe(first.chain);
     const crashTick = readLog(first.runtime.logBytes()).ticks.find((t) => t.lifecycle.some((e) => e.to === 'crashed'))?.tick;
     expect(crashTick).toBe(2);
@@ -115,7 +115,7 @@ describe('WASM agents on the worker pool', () => {
     expect(crashOf(runtime, 'grower')).toMatch(/^memory limit: trapped with its memory grown to the declared maximum of 16 pages \(1024 KiB\): unreachable/);
     expect(crashOf(runtime, 'recursor')).toMatch(/^call depth exceeded: call depth exceeded 1000 frames/);
     expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
-    expect(runtime.actorState<string[]>('sink')).toEqual(['5:counts:1']);
+    expect(runtime.actor('sink').state<string[]>()).toEqual(['5:counts:1']);
   });
 
   it('refuses at run time, and logs, a publish to a topic the manifest does not declare', async () => {
@@ -158,7 +158,7 @@ describe('WASM agents on the worker pool', () => {
     await runtime.run(2);
     expect(crashOf(runtime, 'ping')).toMatch(/worker 1 exited/);
     expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
-    expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
+    expect(runtime.actor('sink').state<string[]>()).toEqual(['4:counts:1']);
     // The replacement worker takes new agents.
     const late = await load('counter');
     runtime.spawn(late, { name: 'late-counter' }); // id 4 → worker 0; id 3 is the sink
@@ -224,7 +224,7 @@ describe('the wall-clock watchdog', () => {
     expect(crashOf(runtime, 'marathon')).toMatch(
       /watchdog: worker 1 did not finish tick 3 within 200 ms and was terminated \(a nondeterministic fault: replay cannot reproduce it\)/,
     );
-    expect(runtime.actorState<string[]>('sink')).toEqual(['4:counts:1']);
+    expect(runtime.actor('sink').state<string[]>()).toEqual(['4:counts:1']);
   });
 });
 
@@ -261,8 +261,8 @@ describe('runtime calls around a WASM tick (review findings)', () => {
       s.spawn(counter, { name: 'counter' });
       s.spawn(collector, { name: 'sink', args: { topics: ['counts'] } });
     });
-    runtime.stopActor('counter');
-    runtime.stopActor('sink');
+    runtime.actor('counter').stop();
+    runtime.actor('sink').stop();
     await runtime.run(2);
     expect(runtime.snapshot().actors.map((a) => a.lifecycle)).toEqual(['stopped', 'stopped']);
   });

@@ -125,8 +125,8 @@ describe('WASM agents calling models', () => {
         s.spawn(DecisionLog, { name: 'decisions' });
       });
       await runtime.run(8);
-      const model = runtime.actorState<{ seen: SeenRequest[]; problems: string[] }>('policy')!;
-      const decisions = runtime.actorState<Array<{ tick: number; id: number; action: number; error: number }>>('decisions')!;
+      const model = runtime.actor('policy').state<{ seen: SeenRequest[]; problems: string[] }>()!;
+      const decisions = runtime.actor('decisions').state<Array<{ tick: number; id: number; action: number; error: number }>>()!;
       const lifecycles = ['pilot', 'rogue'].map((name) => lifecycleOf(runtime, name));
       return { runtime, model, decisions, lifecycles, chain: await runtime.close() };
     };
@@ -159,7 +159,7 @@ describe('WASM agents calling models', () => {
       s.spawn(RequestObserver, { name: 'policy' });
     });
     await runtime.run(5);
-    const model = runtime.actorState<{ seen: SeenRequest[]; problems: string[] }>('policy')!;
+    const model = runtime.actor('policy').state<{ seen: SeenRequest[]; problems: string[] }>()!;
     expect(model.seen.map((request) => [request.tick, request.sender, request.id])).toEqual([[3, 2, 1], [4, 2, 2], [5, 2, 3]]);
     // The rogue checks that `infer/vad` is refused (NotAllowed) and would crash otherwise.
     expect(lifecycleOf(runtime, 'rogue')).toBe('running');

@@ -25,7 +25,7 @@ const replayMs = performance.now() - replayStarted;
 
 const crashed = snapshot.actors.filter((a) => a.lastCrash !== null);
 const wasmAgents = snapshot.actors.filter((a) => a.name.startsWith('risk-model') || a.name === 'sieve' || a.name === 'pilot');
-const desk = runtime.actorState<{ digests: number; sieves: number; lastPrimes: number; pilotDecisions: number }>('desk');
+const desk = runtime.actor('desk').state<{ digests: number; sieves: number; lastPrimes: number; pilotDecisions: number }>();
 const inference = snapshot.inference!;
 const policy = inference.models[0]!;
 const rows: [string, string][] = [

@@ -159,7 +159,7 @@ export class RequestBridge {
 
   /** Requests a crash of actor `name` at the next tick (a logged input); throws for an unknown name. */
   crash(name: string): number {
-    this.runtime.crashActor(name);
+    this.runtime.actor(name).crash();
     this.kick();
     return this.runtime.tick + 1;
   }
@@ -280,7 +280,7 @@ export class RequestBridge {
 
   /** The gateway keeps the replies of the last tick it ran in; only this tick's are new. */
   private settleReplies(): void {
-    const gateway = this.runtime.actorState<GatewayState>(names.gateway);
+    const gateway = this.runtime.actor(names.gateway).state<GatewayState>();
     if (gateway === undefined || gateway.tick !== this.runtime.tick) return;
     for (const reply of gateway.replies) {
       const request = this.pending.get(reply.id);

@@ -4,6 +4,8 @@
  * These types are what the writer takes and the reader gives back.
  */
 
+import { ACTOR_DIGEST_STRIDE, ActorDigestField, type Digest64, type TickFacts } from '../tick-facts.ts';
+
 /** Bumped whenever the bytes a given run writes would change meaning. */
 export const LOG_FORMAT_VERSION = 1;
 
@@ -69,71 +71,16 @@ export interface InferenceRecord {
   note: string;
 }
 
-/** An external input, taken in at the start of the tick whose record holds it. */
-export interface InjectedInput {
-  topic: number;
-  /** Injection sequence number, counted over the whole run (the external sender's seq). */
-  seq: number;
-  priority: number;
-  payload: Uint8Array;
-}
-
-/** A lifecycle transition of one actor (created, initializing, running, crashed, ...). */
-export interface LifecycleEvent {
-  actor: number;
-  from: string;
-  to: string;
-  /** Actor name on creation, the error message on a crash, empty otherwise. */
-  detail: string;
-}
-
-/** A message that did not reach an actor, and why. Nothing is dropped without one of these. */
-export interface DropRecord {
-  /** The actor that did not get the message (0 when nobody was subscribed). */
-  actor: number;
-  topic: number;
-  sender: number;
-  seq: number;
-  reason: string;
-}
-
-/** A topic interned during this tick: the id it got and its name. */
-export interface TopicDeclaration {
-  id: number;
-  name: string;
-}
-
-/** One delivered envelope, as stored at the `full` level. */
-export interface EnvelopeRecord {
-  topic: number;
-  sender: number;
-  seq: number;
-  /** The tick the envelope was published in. */
-  tick: number;
-  priority: number;
-  payload: Uint8Array;
-}
-
-/** A 64-bit digest as two unsigned 32-bit halves; kept as numbers to stay off BigInt. */
-export interface Digest64 {
-  hi: number;
-  lo: number;
-}
-
-/**
- * Per-actor digest entries are stored flat, `ACTOR_DIGEST_STRIDE` uint32 values per actor,
- * in this order. Flat storage keeps the per-tick encode to one typed-array copy.
- */
-export const ACTOR_DIGEST_STRIDE = 7;
-export const ActorDigestField = {
-  actor: 0,
-  received: 1,
-  sent: 2,
-  receivedHi: 3,
-  receivedLo: 4,
-  sentHi: 5,
-  sentLo: 6,
-} as const;
+export {
+  ACTOR_DIGEST_STRIDE,
+  ActorDigestField,
+  type Digest64,
+  type DropRecord,
+  type EnvelopeRecord,
+  type InjectedInput,
+  type LifecycleEvent,
+  type TopicDeclaration,
+} from '../tick-facts.ts';
 
 export interface ActorDigest {
   actor: number;
@@ -145,19 +92,8 @@ export interface ActorDigest {
   sentDigest: Digest64;
 }
 
-export interface TickRecord {
-  tick: number;
-  newTopics: TopicDeclaration[];
-  injected: InjectedInput[];
-  lifecycle: LifecycleEvent[];
-  drops: DropRecord[];
-  /** Envelopes delivered at the start of this tick (before fan-out to subscribers). */
-  deliveredCount: number;
-  deliveredDigest: Digest64;
-  /** `ACTOR_DIGEST_STRIDE` uint32 values per actor that ran this tick, in the order they ran. */
-  actorDigests: Uint32Array;
-  /** Every delivered envelope, in delivery order; present only at the `full` level. */
-  envelopes: EnvelopeRecord[] | null;
+/** One tick in the log: the kernel's facts of the tick, and the inference answers settled in it. */
+export interface TickRecord extends TickFacts {
   /** The inference actor's answers settled in this tick, in request order. */
   inferences: InferenceRecord[];
 }
