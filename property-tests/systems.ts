@@ -4,7 +4,7 @@
  * so the same spec can be rebuilt in another process.
  */
 import fc from 'fast-check';
-import { createRuntime, defineActor, defineSystem, type SystemDefinition } from '../src/index.ts';
+import { MailboxFullError, createRuntime, defineActor, defineSystem, type SystemDefinition } from '../src/index.ts';
 
 export interface ActorPlan {
   priority: number;
@@ -162,7 +162,7 @@ export async function runPlan(plan: SystemPlan, options: { level?: 'digest' | 'f
       try {
         runtime.inject(topicName(input.topic), new Uint8Array(input.payload), { priority: input.priority });
       } catch (error) {
-        if ((error as { code?: string }).code !== 'mailbox_full') throw error;
+        if (!(error instanceof MailboxFullError)) throw error;
       }
     }
     await runtime.step();

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
+  MailboxFullError,
   createRuntime,
   defineActor,
   defineSystem,
@@ -364,7 +365,7 @@ export async function runWasmPlan(plan: WasmSystemPlan, options: { workers: numb
         try {
           runtime.inject(input.topic, new Uint8Array(input.payload), { priority: input.priority });
         } catch (error) {
-          if ((error as { code?: string }).code !== 'mailbox_full') throw error;
+          if (!(error instanceof MailboxFullError)) throw error;
         }
       }
       await runtime.step();

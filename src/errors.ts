@@ -1,16 +1,95 @@
 /**
- * Every operating error lockstep reports is a LockstepError with a stable `code`, so callers
- * can branch on the family without parsing text, and a message that says what is wrong and
- * what to do about it. Programmer errors inside lockstep itself are assertions (plain Error).
+ * Every error lockstep reports to a caller is a LockstepError with a stable `code` (one of
+ * `LockstepErrorCode`), so callers can branch on the class or the code without parsing
+ * text, and a message that says what is wrong and what to do about it. Each family has its
+ * class here:
+ *
+ *   ConfigError        a bad config or definition, found before anything runs
+ *   UsageError         a call the runtime cannot take now or in that form: a closed runtime
+ *                      (RuntimeClosedError), a tick in progress (TickInProgressError), an
+ *                      argument of the wrong type or range (ArgumentError), a request a kind
+ *                      of actor does not take (code not_supported)
+ *   MailboxFullError, PayloadTooLargeError, PayloadEncodingError, UnknownTopicError,
+ *   ActorContractError the traffic rules; AdmissionError, MeteringError WASM modules;
+ *   SupervisorError trees and verbs; LogFormatError, LogCorruptError, ReplayDivergenceError
+ *   logs and replay; TensorFormatError tensors; DeterminismError the testing kit;
+ *   CliError the command line
+ *
+ * Programmer errors inside lockstep itself are assertions (plain Error).
  */
-export class LockstepError extends Error {
-  readonly code: string;
+export type LockstepErrorCode =
+  | 'unknown_topic'
+  | 'payload_too_large'
+  | 'payload_encoding'
+  | 'record_too_large'
+  | 'mailbox_full'
+  | 'invalid_config'
+  | UsageErrorCode
+  | 'actor_contract'
+  | 'log_format'
+  | 'log_corrupt'
+  | 'replay_divergence'
+  | AdmissionErrorCode
+  | 'metering_failed'
+  | SupervisorErrorCode
+  | 'tensor_format'
+  | 'not_deterministic'
+  | CliErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+export class LockstepError extends Error {
+  readonly code: LockstepErrorCode;
+
+  constructor(code: LockstepErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
   }
+}
+
+export type UsageErrorCode = 'runtime_closed' | 'tick_in_progress' | 'invalid_argument' | 'not_supported';
+
+/** A call the runtime cannot take now, or not in that form. Nothing was done. */
+export class UsageError extends LockstepError {
+  constructor(code: UsageErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** A call on a runtime that was closed: create a new one. */
+export class RuntimeClosedError extends UsageError {
+  constructor(what: string) {
+    super('runtime_closed', `${what}: the runtime is closed; create a new one`);
+  }
+}
+
+/** A call while a tick is running: await the step (or run) first. */
+export class TickInProgressError extends UsageError {
+  constructor(what: string) {
+    super('tick_in_progress', `${what}: a tick is still running; await step()/run() before calling the runtime again`);
+  }
+}
+
+/** An argument of the wrong type or out of range; the message names what was received. */
+export class ArgumentError extends UsageError {
+  constructor(message: string) {
+    super('invalid_argument', message);
+  }
+}
+
+/**
+ * A value as an error message names it: `the string '10'`, `the number -1`, `null`,
+ * `an array of 3 items`, `an object (Map)`.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value).replace(/^"|"$/g, "'")}`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `the ${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of ${(value as ArrayBufferView).byteLength} bytes`;
+  const constructor = (value as object).constructor;
+  return constructor === Object || constructor === undefined ? 'an object' : `an object (${constructor.name})`;
 }
 
 /** A topic name that no actor subscribes to and the system did not declare. */
@@ -126,6 +205,31 @@ export type AdmissionErrorCode =
   | 'admission_signature'
   | 'admission_untrusted';
 
+/** A payload that is not the FlatBuffer it should be, or a tensor whose bytes do not match its dims (src/inference/tensor.ts). */
+export class TensorFormatError extends LockstepError {
+  constructor(message: string) {
+    super('tensor_format', message);
+  }
+}
+
+export type CliErrorCode =
+  | 'module_not_found'
+  | 'module_load'
+  | 'not_a_system'
+  | 'key_not_found'
+  | 'bad_flag'
+  | 'log_not_found'
+  | 'file_exists'
+  | 'file_not_found'
+  | 'file_too_large';
+
+/** The command line could not do what it was asked (a missing file, a bad flag); it exits with code 2. */
+export class CliError extends LockstepError {
+  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** A WASM module that the metering pass (src/wasm/metering.ts) could not rewrite. */
 export class MeteringError extends LockstepError {
   constructor(readonly moduleName: string, reason: string, options?: { cause?: unknown }) {
@@ -152,3 +256,27 @@ export type SupervisorErrorCode =
   | 'supervisor_already_started'
   | 'supervisor_running'
   | 'supervisor_simple_one_for_one';
+
+/** Two runs of a system with the same seed and inputs gave different logs (the testing kit, `lockstep/testing`). */
+export class DeterminismError extends LockstepError {
+  constructor(
+    readonly system: string,
+    readonly seed: number,
+    readonly inputs: readonly { tick: number; topic: string; payload: Uint8Array; priority: number }[],
+    readonly divergence: { tick: number; actor: string | null; detail: string },
+    footer: string,
+  ) {
+    const shown = inputs
+      .slice(0, 10)
+      .map((i) => `tick ${i.tick} → '${i.topic}' [${Array.from(i.payload.subarray(0, 8)).join(',')}${i.payload.length > 8 ? ',…' : ''}] priority ${i.priority}`);
+    super(
+      'not_deterministic',
+      `system '${system}' is not deterministic: two runs with seed ${seed} and the same ${inputs.length} inputs ` +
+        `first differ at tick ${divergence.tick}${divergence.actor === null ? '' : `, actor '${divergence.actor}'`}: ${divergence.detail}\n` +
+        (shown.length > 0 ? `  inputs: ${shown.join('; ')}${inputs.length > 10 ? '; …' : ''}\n` : '  inputs: none\n') +
+        '  Look for Date.now, Math.random, performance.now, unordered iteration or state shared between runs in that actor.\n' +
+        footer,
+    );
+  }
+}
+

@@ -20,7 +20,7 @@
  * message that does not reach a subscriber produces a DropRecord with its reason.
  */
 import { Envelope, type Topic } from './envelope.ts';
-import { MailboxFullError, ActorContractError, ConfigError, PayloadTooLargeError, UnknownTopicError } from './errors.ts';
+import { ActorContractError, ArgumentError, ConfigError, MailboxFullError, PayloadTooLargeError, TickInProgressError, UnknownTopicError, describeValue } from './errors.ts';
 import { digestSeedHi, digestSeedLo, foldLane, hashEnvelope } from './hash.ts';
 import {
   ACTOR_DIGEST_STRIDE,
@@ -510,13 +510,13 @@ export class Kernel {
       throw new PayloadTooLargeError(payload.length, this.config.payloadBytesMax, `inject into '${topic.name}'`);
     }
     if (!(priority >= 0 && priority <= priorityMax && (priority | 0) === priority)) {
-      throw new ConfigError(`inject into '${topic.name}': priority must be an integer in 0..255, got ${priority}`);
+      throw new ArgumentError(`inject into '${topic.name}': priority must be an integer in 0..255, got ${describeValue(priority)}`);
     }
     if (this.current !== null) {
       throw new ActorContractError(`actor '${this.current.actor.name}' called inject; actors publish, only the outside injects`);
     }
     if (this.inTick) {
-      throw new ConfigError('inject during a tick: inputs enter at tick boundaries; inject after step() has resolved');
+      throw new TickInProgressError('inject (inputs enter at tick boundaries)');
     }
     const full = this.fullSubscriber(topic);
     if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);

@@ -20,7 +20,7 @@ import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../superv
 import { Supervision, supervisionChannel, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
 import { jsonEncode } from './codec.ts';
 import { canonicalConfigJson, configDefaults, resolveConfig, type RuntimeConfig } from './config.ts';
-import { ConfigError, MailboxFullError } from './errors.ts';
+import { ArgumentError, ConfigError, MailboxFullError, RuntimeClosedError, TickInProgressError, UsageError, describeValue } from './errors.ts';
 import { EventBus, type RuntimeEvents } from './events.ts';
 import { FaultInjector, checkFaultPlan, type FaultPlan } from './faults.ts';
 import { InferenceChannel } from './inference/channel.ts';
@@ -173,7 +173,7 @@ export interface RunOptions {
 }
 
 function assertTicks(ticks: number): void {
-  if (!(Number.isInteger(ticks) && ticks >= 0)) throw new ConfigError(`ticks must be an integer >= 0, got ${ticks}`);
+  if (!(Number.isInteger(ticks) && ticks >= 0)) throw new ArgumentError(`run: ticks must be an integer >= 0, got ${describeValue(ticks)}`);
 }
 
 export interface RunSummary {
@@ -411,7 +411,7 @@ export class Runtime {
   /** The model manager's verbs: load, unload, what is loaded, cache stats. Throws ConfigError without models. */
   get models(): ModelsHandle {
     const inference = this.inference;
-    if (inference === null) throw new ConfigError(`system '${this.system.name}' has no models; give it an \`inference\` config`);
+    if (inference === null) throw new UsageError('not_supported', `system '${this.system.name}' has no models; give it an \`inference\` config`);
     const manager = inference.manager;
     return {
       load: async (name: string) => {
@@ -531,7 +531,7 @@ export class Runtime {
     const cell = this.cellOf(id)!;
     const requestable = (what: string, kinds: readonly ActorCell['kind'][]) => {
       this.assertOpen(what);
-      if (!kinds.includes(cell.kind)) throw new ConfigError(`${what}: '${name}' is ${kindPhrase[cell.kind]}, which takes no ${what} request`);
+      if (!kinds.includes(cell.kind)) throw new UsageError('not_supported', `${what}: '${name}' is ${kindPhrase[cell.kind]}, which takes no ${what} request`);
     };
     return {
       id,
@@ -541,9 +541,9 @@ export class Runtime {
       state: <State>() => {
         if (cell instanceof JsActor) return cell.currentState as State | undefined;
         if (cell.kind === 'wasm') {
-          throw new ConfigError(`'${name}' is a WASM agent: its state lives in its own linear memory; observe it through what it publishes`);
+          throw new UsageError('not_supported', `'${name}' is a WASM agent: its state lives in its own linear memory; observe it through what it publishes`);
         }
-        throw new ConfigError(`'${name}' is ${kindPhrase[cell.kind]}: it has no state value; see runtime.snapshot()`);
+        throw new UsageError('not_supported', `'${name}' is ${kindPhrase[cell.kind]}: it has no state value; see runtime.snapshot()`);
       },
       suspend: () => {
         requestable('suspend', ['js', 'wasm']);
@@ -636,7 +636,7 @@ export class Runtime {
   inject(topic: string | number, payload: Uint8Array, options: InjectOptions = {}): void {
     this.assertOpen('inject');
     if (!(payload instanceof Uint8Array)) {
-      throw new ConfigError('inject takes a Uint8Array payload; use injectJson for values');
+      throw new ArgumentError(`inject takes a Uint8Array payload, got ${describeValue(payload)}; use injectJson for values`);
     }
     const topicId = typeof topic === 'number' ? topic : this.kernel.topicId(topic);
     this.kernel.inject(topicId, payload, options.priority ?? 0);
@@ -844,7 +844,7 @@ export class Runtime {
 
   /** The bytes of an in-memory log (when no `log` option was given). */
   logBytes(): Uint8Array {
-    if (this.recorder.memory === null) throw new ConfigError('logBytes() is only for in-memory logs; this runtime logs to a file or sink');
+    if (this.recorder.memory === null) throw new UsageError('not_supported', 'logBytes() is only for in-memory logs; this runtime logs to a file or sink');
     return this.recorder.memory.bytes();
   }
 
@@ -854,10 +854,8 @@ export class Runtime {
   }
 
   private assertOpen(what: string): void {
-    if (this.closed) throw new ConfigError(`${what}: the runtime is closed; create a new one`);
-    if (this.busy) {
-      throw new ConfigError(`${what}: a tick is still running; await step()/run() before calling the runtime again`);
-    }
+    if (this.closed) throw new RuntimeClosedError(what);
+    if (this.busy) throw new TickInProgressError(what);
   }
 }
 

@@ -1,7 +1,10 @@
 // The event bus (what each tick did, after the tick) and the actor handle (one registry).
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError,
+  ArgumentError,
+  RuntimeClosedError,
+  TickInProgressError,
+  UsageError,
   createRuntime,
   defineActor,
   defineSystem,
@@ -222,12 +225,33 @@ describe('actor handles', () => {
   it('say what a kind cannot do', async () => {
     const runtime = createRuntime(tree());
     const root = runtime.actor('root');
-    expect(() => root.state()).toThrow(ConfigError);
+    expect(() => root.state()).toThrow(UsageError);
     expect(() => root.state()).toThrow("'root' is a supervisor: it has no state value; see runtime.snapshot()");
     expect(() => root.suspend()).toThrow("suspend: 'root' is a supervisor, which takes no suspend request");
     expect(() => runtime.actor('root/w').exhaustFuel()).toThrow("exhaustFuel: 'root/w' is a JS actor, which takes no exhaustFuel request");
     expect(() => runtime.actor('nobody')).toThrow(/no actor named 'nobody'/);
     await runtime.close();
     expect(() => runtime.actor('root/w').stop()).toThrow(/stop: the runtime is closed/);
+  });
+});
+
+describe('misuse is a UsageError that names what was received', () => {
+  it('a closed runtime, a tick in progress, a wrong argument', async () => {
+    const runtime = createRuntime(tree());
+    await expect(runtime.run('10' as unknown as number)).rejects.toThrow(new ArgumentError("run: ticks must be an integer >= 0, got the string '10'"));
+    await expect(runtime.run(-1)).rejects.toThrow("run: ticks must be an integer >= 0, got the number -1");
+    expect(() => runtime.inject('work', 'text' as unknown as Uint8Array)).toThrow("inject takes a Uint8Array payload, got the string 'text'; use injectJson for values");
+    expect(() => runtime.inject('work', new Uint8Array(1), { priority: 256 })).toThrow(ArgumentError);
+    const ticking = runtime.step();
+    expect(() => runtime.inject('work', new Uint8Array(1))).toThrow(TickInProgressError);
+    await expect(runtime.close()).rejects.toThrow(TickInProgressError);
+    await ticking;
+    await runtime.close();
+    await expect(runtime.step()).rejects.toThrow(RuntimeClosedError);
+    expect(() => runtime.inject('work', new Uint8Array(1))).toThrow(new RuntimeClosedError('inject'));
+    for (const error of [new RuntimeClosedError('x'), new TickInProgressError('x'), new ArgumentError('x')]) {
+      expect(error).toBeInstanceOf(UsageError);
+      expect(['runtime_closed', 'tick_in_progress', 'invalid_argument']).toContain(error.code);
+    }
   });
 });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { LockstepError } from '../errors.ts';
+import { CliError, LockstepError } from '../errors.ts';
 import { loadFaultPlan } from '../faults.ts';
 import { readLog } from '../log/reader.ts';
 import { createRuntime } from '../runtime.ts';
@@ -38,18 +38,18 @@ async function registerTypeScriptLoader(modulePath: string): Promise<void> {
 export async function loadSystem(modulePath: string): Promise<SystemDefinition> {
   const absolute = resolve(modulePath);
   if (!existsSync(absolute)) {
-    throw new LockstepError('module_not_found', `system module '${modulePath}' does not exist (looked at ${absolute})`);
+    throw new CliError('module_not_found', `system module '${modulePath}' does not exist (looked at ${absolute})`);
   }
   let loaded: Record<string, unknown>;
   try {
     await registerTypeScriptLoader(absolute);
     loaded = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new LockstepError('module_load', `could not load system module '${modulePath}': ${(error as Error).message}`, { cause: error });
+    throw new CliError('module_load', `could not load system module '${modulePath}': ${(error as Error).message}`, { cause: error });
   }
   const candidate = loaded.default ?? loaded.system;
   if (!isSystemDefinition(candidate)) {
-    throw new LockstepError(
+    throw new CliError(
       'not_a_system',
       `module '${modulePath}' exports no system: export default defineSystem({ name, setup }) (or export const system = ...)`,
     );
@@ -81,7 +81,7 @@ function collect(value: string, previous: string[]): string[] {
 /** Runtime options for WASM agents from the flags; reads the trusted key files. */
 function wasmOptions(flags: RunFlags): { workers: number; trustedKeys: string[]; allowUnsigned: boolean } {
   const trustedKeys = flags.trust.map((path) => {
-    if (!existsSync(path)) throw new LockstepError('key_not_found', `--trust ${path}: no such file; pass a public key in PEM (lockstep keygen writes one)`);
+    if (!existsSync(path)) throw new CliError('key_not_found', `--trust ${path}: no such file; pass a public key in PEM (lockstep keygen writes one)`);
     return readFileSync(path, 'utf8');
   });
   return { workers: flags.workers, trustedKeys, allowUnsigned: flags.allowUnsigned === true };
@@ -136,7 +136,7 @@ killWorker faults with the same --workers it was recorded with.`,
     )
     .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string; faults?: string }) => {
       if (options.level !== 'digest' && options.level !== 'full') {
-        throw new LockstepError('bad_flag', `--level must be digest or full, got '${options.level}'`);
+        throw new CliError('bad_flag', `--level must be digest or full, got '${options.level}'`);
       }
       // Checked before the system loads: a bad plan costs nothing and says what is wrong.
       const faults = options.faults === undefined ? undefined : loadFaultPlan(options.faults);
@@ -191,7 +191,7 @@ killWorker faults with the same --workers it was recorded with.`,
     .argument('<log>', 'a replay log')
     .option('--events <n>', 'lifecycle events to list', integer('--events', 0, 1_000_000), 20)
     .action((logPath: string, options: { events: number }) => {
-      if (!existsSync(logPath)) throw new LockstepError('log_not_found', `log '${logPath}' does not exist`);
+      if (!existsSync(logPath)) throw new CliError('log_not_found', `log '${logPath}' does not exist`);
       console.log(inspectLog(readLog(logPath), logPath, options.events));
     });
 

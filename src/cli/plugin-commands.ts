@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { AdmissionError, LockstepError } from '../errors.ts';
+import { AdmissionError, CliError } from '../errors.ts';
 import { admissionPolicyDefaults, admitPlugin } from '../wasm/admission.ts';
 import { parseManifest } from '../wasm/manifest.ts';
 import { generateKeyPair, loadPluginFiles, pluginPaths, signPlugin } from '../wasm/signing.ts';
@@ -29,7 +29,7 @@ export function addPluginCommands(program: Command): void {
       const publicPath = `${options.out}.pub.pem`;
       for (const path of [privatePath, publicPath]) {
         // Overwriting a key silently would orphan every module signed with it.
-        if (existsSync(path)) throw new LockstepError('file_exists', `'${path}' already exists; choose another --out prefix or move the old key away first`);
+        if (existsSync(path)) throw new CliError('file_exists', `'${path}' already exists; choose another --out prefix or move the old key away first`);
       }
       const pair = generateKeyPair();
       writeFileSync(privatePath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
@@ -84,9 +84,9 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 function readFile(path: string, bytesMax: number, what: string): Uint8Array {
-  if (!existsSync(path)) throw new LockstepError('file_not_found', `${what} '${path}' does not exist (looked at ${resolve(path)})`);
+  if (!existsSync(path)) throw new CliError('file_not_found', `${what} '${path}' does not exist (looked at ${resolve(path)})`);
   const bytes = readFileSync(path);
-  if (bytes.byteLength > bytesMax) throw new LockstepError('file_too_large', `${what} '${path}' is ${bytes.byteLength} bytes, more than ${bytesMax}; check the path`);
+  if (bytes.byteLength > bytesMax) throw new CliError('file_too_large', `${what} '${path}' is ${bytes.byteLength} bytes, more than ${bytesMax}; check the path`);
   // A fresh Uint8Array, not a pooled Buffer view (wabt misreads those).
   return new Uint8Array(bytes);
 }

@@ -14,7 +14,7 @@ import * as flatbuffers from 'flatbuffers';
 import { InferRequest } from '../../schemas/generated/lockstep/tensor/infer-request.ts';
 import { InferResponse } from '../../schemas/generated/lockstep/tensor/infer-response.ts';
 import { Tensor } from '../../schemas/generated/lockstep/tensor/tensor.ts';
-import { LockstepError } from '../errors.ts';
+import { TensorFormatError } from '../errors.ts';
 import { readU32, writeU32 } from '../wasm/protocol.ts';
 
 export const dtypeCodes = { float32: 1, float64: 2, int32: 3, int64: 4, uint8: 5, int8: 6, bool: 7 } as const;
@@ -65,12 +65,7 @@ export interface InferResponseValue {
   error: string;
 }
 
-/** A payload that is not the FlatBuffer it should be, or a tensor whose bytes do not match its dims. */
-export class TensorFormatError extends LockstepError {
-  constructor(message: string) {
-    super('LOCKSTEP_TENSOR_FORMAT', message);
-  }
-}
+export { TensorFormatError };
 
 type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
 

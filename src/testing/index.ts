@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import { compareRecords, type Divergence, type Names } from '../divergence.ts';
-import { LockstepError, MailboxFullError } from '../errors.ts';
+import { ConfigError, DeterminismError, MailboxFullError } from '../errors.ts';
 import { checkKeys } from '../options.ts';
 import { readLog } from '../log/reader.ts';
 import type { LogLevel } from '../log/types.ts';
@@ -45,7 +45,7 @@ export interface InputScheduleOptions {
 
 /** Input schedules: inputs on random ticks and topics, sorted by tick (stable). */
 export function inputSchedules(options: InputScheduleOptions): fc.Arbitrary<ScheduledInput[]> {
-  if (options.topics.length === 0) throw new LockstepError('invalid_config', 'inputSchedules needs at least one topic');
+  if (options.topics.length === 0) throw new ConfigError('inputSchedules needs at least one topic');
   const input = fc.record({
     tick: fc.integer({ min: 1, max: Math.max(1, options.ticks) }),
     topic: fc.constantFrom(...options.topics),
@@ -135,27 +135,7 @@ function waitForNextMillisecond(): void {
   }
 }
 
-export class DeterminismError extends LockstepError {
-  constructor(
-    readonly system: string,
-    readonly seed: number,
-    readonly inputs: readonly ScheduledInput[],
-    readonly divergence: Divergence,
-    footer: string,
-  ) {
-    const shown = inputs
-      .slice(0, 10)
-      .map((i) => `tick ${i.tick} → '${i.topic}' [${Array.from(i.payload.subarray(0, 8)).join(',')}${i.payload.length > 8 ? ',…' : ''}] priority ${i.priority}`);
-    super(
-      'not_deterministic',
-      `system '${system}' is not deterministic: two runs with seed ${seed} and the same ${inputs.length} inputs ` +
-        `first differ at tick ${divergence.tick}${divergence.actor === null ? '' : `, actor '${divergence.actor}'`}: ${divergence.detail}\n` +
-        (shown.length > 0 ? `  inputs: ${shown.join('; ')}${inputs.length > 10 ? '; …' : ''}\n` : '  inputs: none\n') +
-        '  Look for Date.now, Math.random, performance.now, unordered iteration or state shared between runs in that actor.\n' +
-        footer,
-    );
-  }
-}
+export { DeterminismError };
 
 export interface DeterminismOptions {
   /** Ticks per run (default 40). */
