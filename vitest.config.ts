@@ -7,6 +7,8 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^lockstep\/testing$/, replacement: fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)) },
+      { find: /^lockstep\/log$/, replacement: fileURLToPath(new URL('./src/log/index.ts', import.meta.url)) },
+      { find: /^lockstep\/tensor$/, replacement: fileURLToPath(new URL('./src/tensor.ts', import.meta.url)) },
       { find: /^lockstep$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
     ],
   },

@@ -28,20 +28,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { policyActionCount, policyModelPath, policyObservationSize } from '../actors/models/policy.ts';
-import {
-  Random,
-  createRuntime,
-  decodeInferResponse,
-  defineActor,
-  defineSystem,
-  encodeInferRequest,
-  sessionOptionsDefault,
-  tensor,
-  tensorValues,
-  type InferResponseValue,
-  type InferenceConfig,
-  type Runtime,
-} from '../src/index.ts';
+import { createRuntime, defineActor, defineSystem, type InferenceConfig, type Runtime } from '../src/index.ts';
+import { decodeInferResponse, encodeInferRequest, tensor, tensorValues, type InferResponseValue } from '../src/tensor.ts';
+import { Random } from '../src/prng.ts';
+import { sessionOptionsDefault } from '../src/inference/models.ts';
 
 export const sileroModelPath = fileURLToPath(new URL('../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx', import.meta.url));
 /** Silero v5 at 16 kHz takes 512-sample chunks and keeps a [2, batch, 128] state. */

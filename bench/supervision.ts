@@ -39,19 +39,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import {
-  createRuntime,
-  defineActor,
-  defineSystem,
-  loadWasmAgent,
-  readLog,
-  supervisor,
-  type ChildSpec,
-  type FaultPlan,
-  type Runtime,
-  type TickRecord,
-  type WasmAgentDefinition,
-} from '../src/index.ts';
+import { createRuntime, defineActor, defineSystem, loadWasmAgent, supervisor, type ChildSpec, type FaultPlan, type Runtime, type TickRecord, type WasmAgentDefinition } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
 
 /** The dev key the committed agents are signed with (examples/keys; a bench and demo key only). */
 const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');

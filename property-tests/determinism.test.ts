@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ReplayDivergenceError, readLog, replay } from '../src/index.ts';
+import { ReplayDivergenceError, replay } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
 import { actorDigestsOf as digestsOf } from '../src/log/types.ts';
 import { actorName, buildSystem, runPlan, systemPlans } from './systems.ts';
 

@@ -8,20 +8,8 @@ import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InferRequest } from '../schemas/generated/lockstep/tensor/infer-request.ts';
-import {
-  TensorFormatError,
-  createRuntime,
-  decodeInferRequest,
-  decodeInferResponse,
-  defineSystem,
-  encodeInferRequest,
-  encodeInferResponse,
-  replay,
-  tensor,
-  type DTypeName,
-  type InferResponseValue,
-  type TensorValue,
-} from '../src/index.ts';
+import { createRuntime, defineSystem, replay } from '../src/index.ts';
+import { TensorFormatError, decodeInferRequest, decodeInferResponse, encodeInferRequest, encodeInferResponse, tensor, type DTypeName, type InferResponseValue, type TensorValue } from '../src/tensor.ts';
 import { ResponseTemplate, dtypeBytes } from '../src/inference/tensor.ts';
 import { askerWith, policyPath, sileroSpec } from '../test/fixtures/inference.ts';
 

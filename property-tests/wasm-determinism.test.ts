@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readLog, replay } from '../src/index.ts';
+import { replay } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
 import {
   buildWasmSystem,
   devPublicKeyPem,

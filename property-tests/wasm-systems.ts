@@ -16,16 +16,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import {
-  MailboxFullError,
-  createRuntime,
-  defineActor,
-  defineSystem,
-  loadWasmAgent,
-  readLog,
-  type SystemDefinition,
-  type WasmAgentDefinition,
-} from '../src/index.ts';
+import { MailboxFullError, createRuntime, defineActor, defineSystem, loadWasmAgent, type SystemDefinition, type WasmAgentDefinition } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
 import { actorDigestsOf } from '../src/log/types.ts';
 import { MeteredModuleCache } from '../src/wasm/metering.ts';
 

@@ -1,17 +1,25 @@
 /**
- * lockstep: a local-first, deterministic actor runtime.
+ * lockstep: a local-first, deterministic actor runtime. This entry holds what a system is
+ * written and run with:
  *
  *   defineActor  → an actor kind (init, receive, step, stop)
- *   defineSystem → the actors a run starts with
- *   createRuntime(system, options) → step/run ticks, inject inputs, snapshot, close
  *   supervisor(flags, children) → a supervision tree (OTP strategies on logical ticks)
+ *   loadWasmAgent(path) → a WASM agent (checked and metered; the runtime checks trust)
+ *   defineSystem → the actors a run starts with
+ *   createRuntime(system, options) → await start(), step(), run(n), close(); inject,
+ *                  actor(name), supervisor(name), snapshot(), events
  *   replay(log, system) → re-execute a recorded run and check it tick by tick
+ *
+ * Beside it: `lockstep/log` (the log file format: reader, writer, sinks), `lockstep/tensor`
+ * (the inference actor's tensor codec) and `lockstep/testing` (determinism properties).
  */
 export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, type PublishOptions } from '../actors/js-actor.ts';
 export type { LifecycleState } from '../actors/lifecycle.ts';
 export { loadWasmAgent, wasmAgentFromParts, type LoadWasmAgentOptions, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 export type { PluginManifest } from './wasm/manifest.ts';
+export type { PluginSignature } from './wasm/signing.ts';
 export { generateKeyPair, publicKeyId, signPlugin } from './wasm/signing.ts';
+export { MeteredModuleCache } from './wasm/metering.ts';
 export { defineSystem, type InputRequest, type SpawnOptions, type SystemBuilder, type SystemDefinition } from './system.ts';
 export {
   supervisor,
@@ -55,41 +63,15 @@ export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
 export type { Message, Topic } from './envelope.ts';
 export type { PublishResult } from './kernel.ts';
-export { Random } from './prng.ts';
+export type { LogLevel, TickRecord } from './log/types.ts';
+export type { LogSink } from './log/writer.ts';
 export { jsonEncode, jsonDecode, utf8Encode, utf8Decode } from './codec.ts';
+/** The seeded stream a system's embedded `inputs(tick, random)` draws from. */
+export type { Random } from './prng.ts';
 export * from './errors.ts';
-export { readLog, repairLog } from './log/reader.ts';
-export { LogWriter, FileSink, MemorySink, type LogSink } from './log/writer.ts';
-export type { LogHeader, LogLevel, TickRecord, EndRecord, InferenceRecord, InferenceProvider } from './log/types.ts';
 export { lockstepVersion } from './version.ts';
 export { agentSdkPath, sampleAgentPath, sampleKeyPath, sampleKeyPem, sampleModelPath } from './samples.ts';
-export { MeteredModuleCache } from './wasm/metering.ts';
+export type { InferenceConfig, ModelSpec, ModelStateSpec, ModelCacheStats, ModelVersion } from './inference/models.ts';
 // The logger lockstep takes (`logger` option, `ctx.log`), re-exported so that an app makes
 // one with the same pino lockstep uses.
 export { pino, type Logger } from 'pino';
-export {
-  tensor,
-  tensorValues,
-  encodeInferRequest,
-  decodeInferRequest,
-  encodeInferResponse,
-  decodeInferResponse,
-  outputNamed,
-  TensorFormatError,
-  type DTypeName,
-  type TensorValue,
-  type InferRequestValue,
-  type InferResponseValue,
-  type InferErrorCode,
-} from './inference/tensor.ts';
-export {
-  loadModelRegistry,
-  resolveInferenceConfig,
-  sessionOptionsDefault,
-  type InferenceConfig,
-  type ModelSpec,
-  type ModelStateSpec,
-  type ModelCacheStats,
-  type ModelVersion,
-} from './inference/models.ts';
-export { inferTopic, inferTopicOf } from '../actors/inference.ts';

@@ -1,19 +1,7 @@
 // The event bus (what each tick did, after the tick) and the actor handle (one registry).
 import { describe, expect, it } from 'vitest';
-import {
-  ArgumentError,
-  RuntimeClosedError,
-  TickInProgressError,
-  UsageError,
-  createRuntime,
-  defineActor,
-  defineSystem,
-  pino,
-  readLog,
-  replay,
-  supervisor,
-  type RuntimeEvent,
-} from 'lockstep';
+import { ArgumentError, RuntimeClosedError, TickInProgressError, UsageError, createRuntime, defineActor, defineSystem, pino, replay, supervisor, type RuntimeEvent } from 'lockstep';
+import { readLog } from 'lockstep/log';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 

@@ -8,24 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  ConfigError,
-  checkFaultPlan,
-  createRuntime,
-  defineActor,
-  defineSystem,
-  loadFaultPlan,
-  loadWasmAgent,
-  randomFaultPlan,
-  readLog,
-  replay,
-  supervisor,
-  type FaultPlan,
-  type RandomFaultOptions,
-  type Runtime,
-  type SystemDefinition,
-  type TickRecord,
-} from 'lockstep';
+import { ConfigError, checkFaultPlan, createRuntime, defineActor, defineSystem, loadFaultPlan, loadWasmAgent, randomFaultPlan, replay, supervisor, type FaultPlan, type RandomFaultOptions, type Runtime, type SystemDefinition, type TickRecord } from 'lockstep';
+import { readLog } from 'lockstep/log';
 import { malformedBytes } from '../src/faults.ts';
 import { controlTopicName, refusalChannel } from '../src/kernel.ts';
 import { FaultChannel } from '../src/faults.ts';

@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { LogCorruptError, readLog, replay } from 'lockstep';
+import { LogCorruptError, replay } from 'lockstep';
+import { readLog } from 'lockstep/log';
 import { devKey, goldenLogPath, recipeNamed, recipes, recordGolden, type GoldenRecipe } from './fixtures/golden/recipes.ts';
 
 function goldenBytes(recipe: GoldenRecipe): Uint8Array {

@@ -10,22 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  ConfigError,
-  ReplayDivergenceError,
-  createRuntime,
-  defineSystem,
-  encodeInferRequest,
-  readLog,
-  replay,
-  supervisor,
-  tensor,
-  tensorValues,
-  type InferenceConfig,
-  type Runtime,
-  type SystemDefinition,
-  type TensorValue,
-} from '../src/index.ts';
+import { ConfigError, ReplayDivergenceError, createRuntime, defineSystem, replay, supervisor, type InferenceConfig, type Runtime, type SystemDefinition } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
+import { encodeInferRequest, tensor, tensorValues, type TensorValue } from '../src/tensor.ts';
 import { digestHex } from '../src/hash.ts';
 import { lowNoise, readWav16k, silence } from './fixtures/audio/wav.ts';
 import { askerWith, bitsOf, directSession, observation, policyPath, sileroPath, sileroSpec, speechClipPath, type AskerArgs, type AskerState } from './fixtures/inference.ts';

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ActorContractError,
-  MailboxFullError,
-  PayloadEncodingError,
-  PayloadTooLargeError,
-  UnknownTopicError,
-  createRuntime,
-  defineActor,
-  defineSystem,
-  readLog,
-  type Message,
-  type SystemDefinition,
-} from 'lockstep';
+import { ActorContractError, MailboxFullError, PayloadEncodingError, PayloadTooLargeError, UnknownTopicError, createRuntime, defineActor, defineSystem, type Message, type SystemDefinition } from 'lockstep';
+import { readLog } from 'lockstep/log';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 

@@ -13,7 +13,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readLog, replay, type TickRecord } from 'lockstep';
+import { replay, type TickRecord } from 'lockstep';
+import { readLog } from 'lockstep/log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import system, { names } from '../examples/service/system.ts';
 

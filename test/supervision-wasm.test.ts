@@ -11,26 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ReplayDivergenceError,
-  createRuntime,
-  defineActor,
-  defineSystem,
-  loadWasmAgent,
-  readLog,
-  replay,
-  signPlugin,
-  supervisor,
-  wasmAgentFromParts,
-  type ChildSpec,
-  type FaultPlan,
-  type PluginManifest,
-  type Runtime,
-  type SupervisorFlags,
-  type SystemDefinition,
-  type TickRecord,
-  type WasmAgentDefinition,
-} from 'lockstep';
+import { ReplayDivergenceError, createRuntime, defineActor, defineSystem, loadWasmAgent, replay, signPlugin, supervisor, wasmAgentFromParts, type ChildSpec, type FaultPlan, type PluginManifest, type Runtime, type SupervisorFlags, type SystemDefinition, type TickRecord, type WasmAgentDefinition } from 'lockstep';
+import { readLog } from 'lockstep/log';
 import { wat } from './fixtures/wat.ts';
 
 const devKey = readFileSync(fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url)), 'utf8');

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadWasmAgent, wasmAgentFromParts, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
-import { createRuntime, defineActor, defineSystem, generateKeyPair, readLog, replay, supervisor, type Runtime, type SystemBuilder } from '../src/index.ts';
+import { createRuntime, defineActor, defineSystem, generateKeyPair, replay, supervisor, type Runtime, type SystemBuilder } from '../src/index.ts';
+import { readLog } from '../src/log/index.ts';
 import { loadPluginFiles } from '../src/wasm/signing.ts';
 import { wat } from './fixtures/wat.ts';
 

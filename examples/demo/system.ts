@@ -18,7 +18,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decodeInferResponse, defineActor, defineSystem, encodeInferRequest, loadWasmAgent, tensor, tensorValues, type Message } from 'lockstep';
+import { defineActor, defineSystem, loadWasmAgent, type Message } from 'lockstep';
+import { decodeInferResponse, encodeInferRequest, tensor, tensorValues } from 'lockstep/tensor';
 
 /** The dev key the sample agents are signed with (examples/keys: never trust it in production). */
 const devKey = readFileSync(fileURLToPath(new URL('../keys/dev.pub.pem', import.meta.url)), 'utf8');
