@@ -110,6 +110,12 @@ export class RequestBridge {
     options: BridgeOptions = {},
   ) {
     this.options = { ...bridgeDefaults, ...options };
+    // Crashes and restarts, for /health, as the event bus tells them after each tick.
+    runtime.events.on('lifecycle', (event) => {
+      if (event.to !== 'restarting' && event.to !== 'crashed') return;
+      const counts = event.to === 'restarting' ? this.restarts : this.crashes;
+      counts.set(event.actor, (counts.get(event.actor) ?? 0) + 1);
+    });
   }
 
   get waiting(): number {
@@ -228,7 +234,6 @@ export class RequestBridge {
   private async tick(): Promise<void> {
     const record = await this.runtime.step();
     this.learnSeqs(record);
-    this.countLifecycle(record);
     this.settleReplies();
     this.settleDrops(record);
     this.settleDeadlines();
@@ -267,15 +272,6 @@ export class RequestBridge {
 
   private isRequestTopic(topic: number): boolean {
     return this.requestTopics.has(topic);
-  }
-
-  private countLifecycle(record: TickRecord): void {
-    for (const event of record.lifecycle) {
-      if (event.to !== 'restarting' && event.to !== 'crashed') continue;
-      const name = this.runtime.actorName(event.actor);
-      const counts = event.to === 'restarting' ? this.restarts : this.crashes;
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-    }
   }
 
   /** The gateway keeps the replies of the last tick it ran in; only this tick's are new. */
