@@ -337,6 +337,7 @@ export class WasmAgentActor implements KernelActor {
 }
 
 export interface WasmHostOptions {
+  /** Worker threads for the pool; 0 runs every agent on the orchestrator's thread. */
   workers: number;
   seed: number;
   payloadBytesMax: number;
@@ -357,7 +358,11 @@ function ringBytesFor(payloadBytesMax: number): number {
   return bytes;
 }
 
-/** Drives the worker pool for one runtime and applies results at each tick's barrier. */
+/**
+ * Drives the worker pool for one runtime and applies results at each tick's barrier. With
+ * `workers: 0` the pool runs every agent on the orchestrator's thread (src/wasm/pool.ts);
+ * nothing here depends on which.
+ */
 export class WasmHost implements TickParticipant {
   private pool_: WasmPool | null = null;
   private readonly agents = new Map<number, WasmAgentActor>();
@@ -384,6 +389,11 @@ export class WasmHost implements TickParticipant {
 
   get agentCount(): number {
     return this.agents.size;
+  }
+
+  /** True with `workers: 0`: agents (and the inference sessions) run on the orchestrator's thread. */
+  get inThread(): boolean {
+    return this.options.workers === 0;
   }
 
   load(agent: WasmAgentActor): void {
@@ -451,7 +461,10 @@ export class WasmHost implements TickParticipant {
     }
   }
 
-  /** Kills a worker now (fault injection, tests); its agents crash at the next barrier. */
+  /**
+   * Kills a worker now (fault injection, tests); its agents crash at the next barrier.
+   * Throws ConfigError for a worker that does not exist (any, with workers: 0).
+   */
   async killWorker(index: number): Promise<void> {
     await this.pool().kill(index);
   }

@@ -40,7 +40,8 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   onRecord?: (record: TickRecord, body: Uint8Array) => void;
   /**
    * Worker threads for WASM agents (default 2). Not part of the run's config: a run gives
-   * the same log whatever the worker count.
+   * the same log whatever the worker count. 0 runs every WASM agent and the inference
+   * sessions on the orchestrator's thread (a simulation mode for tests and debugging).
    */
   workers?: number;
   /**
@@ -50,7 +51,10 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   trustedKeys?: readonly string[];
   /** Development only: run WASM agents without checking their signatures. Off by default. */
   allowUnsigned?: boolean;
-  /** Wall-clock last resort for a worker that stops answering (a logged, nondeterministic fault). */
+  /**
+   * Wall-clock last resort for a worker that stops answering (a logged, nondeterministic
+   * fault). Does not apply with `workers: 0`: fuel metering bounds every agent call.
+   */
   watchdogMs?: number;
   /** Idle worker threads kept started, so a dead worker is replaced at once (default 1). */
   spareWorkers?: number;
@@ -598,7 +602,8 @@ export class Runtime {
   private applyControl(op: ControlOp, target: number, extra: Uint8Array): string | null {
     if (op === ControlOp.killWorker) {
       if (!this.hasWasmAgents) return 'killWorker: this system has no WASM worker pool';
-      if (target >= this.wasm.pool().size) return `killWorker: no worker ${target}; the pool has ${this.wasm.pool().size}`;
+      const refusal = this.wasm.pool().killRefusal(target);
+      if (refusal !== null) return `killWorker: ${refusal}`;
       this.wasm.pool().killDuringNextTick(target);
       return null;
     }
