@@ -324,7 +324,7 @@ export class Runtime {
       this.inference?.manager.forgetSessions();
       this.channel = null;
     }
-    this.channel ??= new InferenceChannel();
+    this.channel ??= InferenceChannel.open({ inThread: this.wasm.inThread });
     return this.channel;
   }
 
