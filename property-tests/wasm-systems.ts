@@ -22,6 +22,7 @@ import {
   defineSystem,
   loadWasmAgent,
   readLog,
+  type ChildSpec,
   type SystemDefinition,
   type WasmAgentDefinition,
 } from '../src/index.ts';
@@ -334,6 +335,18 @@ export function buildWasmSystem(plan: WasmSystemPlan, definitions: WasmDefinitio
         else system.spawn(listener, { ...common, args: actor });
       }
     },
+  });
+}
+
+/**
+ * The plan's actors as child specs of a supervisor (each named `<supervisor>/<name>`), in
+ * spawn order, for systems that supervise them; the same actors `buildWasmSystem` spawns.
+ */
+export function wasmChildSpecs(plan: WasmSystemPlan, definitions: WasmDefinitions): ChildSpec[] {
+  return plan.actors.map((actor) => {
+    const common = { id: actor.name, priority: actor.priority, mailboxCapacity: actor.mailboxCapacity };
+    if (actor.role === 'agent') return { ...common, start: definitions[actor.kind] };
+    return { ...common, start: actor.role === 'feeder' ? feeder : listener, args: actor };
   });
 }
 
