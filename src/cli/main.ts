@@ -132,7 +132,8 @@ A fault plan is JSON: { "seed": 1, "faults": [{ "tick": 5, "kind": "crash", "act
   killWorker   { tick, kind, worker }                 WASM worker thread <worker> dies mid-tick; its agents crash
   malformed    { tick, kind, actor | topic, bytes? }  seeded garbage bytes to the actor's inbox or a topic
 A fault that names no current actor is logged as refused and the run goes on. Replay a run with
-killWorker faults with the same --workers it was recorded with.`,
+killWorker faults with the same --workers it was recorded with; with --workers 0 there is no
+worker, and a killWorker fault is logged as refused.`,
     )
     .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string; faults?: string }) => {
       if (options.level !== 'digest' && options.level !== 'full') {
