@@ -308,6 +308,7 @@ export class WasmAgentActor extends ActorCell {
 }
 
 export interface WasmHostOptions {
+  /** Worker threads for the pool; 0 runs every agent on the orchestrator's thread. */
   workers: number;
   seed: number;
   payloadBytesMax: number;
@@ -328,7 +329,11 @@ function ringBytesFor(payloadBytesMax: number): number {
   return bytes;
 }
 
-/** Drives the worker pool for one runtime and applies results at each tick's barrier. */
+/**
+ * Drives the worker pool for one runtime and applies results at each tick's barrier. With
+ * `workers: 0` the pool runs every agent on the orchestrator's thread (src/wasm/pool.ts);
+ * nothing here depends on which.
+ */
 export class WasmHost implements Executor {
   private pool_: WasmPool | null = null;
   private readonly agents = new Map<number, WasmAgentActor>();
@@ -355,6 +360,11 @@ export class WasmHost implements Executor {
 
   get agentCount(): number {
     return this.agents.size;
+  }
+
+  /** True with `workers: 0`: agents (and the inference sessions) run on the orchestrator's thread. */
+  get inThread(): boolean {
+    return this.options.workers === 0;
   }
 
   load(agent: WasmAgentActor): void {
@@ -422,7 +432,10 @@ export class WasmHost implements Executor {
     }
   }
 
-  /** Kills a worker now (fault injection, tests); its agents crash at the next barrier. */
+  /**
+   * Kills a worker now (fault injection, tests); its agents crash at the next barrier.
+   * Throws ConfigError for a worker that does not exist (any, with workers: 0).
+   */
   async killWorker(index: number): Promise<void> {
     await this.pool().kill(index);
   }

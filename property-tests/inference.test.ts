@@ -12,6 +12,7 @@ import { createRuntime, defineSystem, replay } from '../src/index.ts';
 import { TensorFormatError, decodeInferRequest, decodeInferResponse, encodeInferRequest, encodeInferResponse, tensor, type DTypeName, type InferResponseValue, type TensorValue } from '../src/tensor.ts';
 import { ResponseTemplate, dtypeBytes } from '../src/inference/tensor.ts';
 import { askerWith, policyPath, sileroSpec } from '../test/fixtures/inference.ts';
+import { askerPlanArb, requestFor } from './inference-plans.ts';
 
 const dtypes = Object.keys(dtypeBytes) as DTypeName[];
 const nameArb = fc.string({ maxLength: 12 });
@@ -95,32 +96,6 @@ describe('the tensor codec', () => {
       { numRuns: 2000 },
     );
   });
-});
-
-interface AskerPlan {
-  model: 'policy' | 'vad';
-  /** Per tick: 0 good, 1 NaN, 2 wrong dims, 3 garbage bytes. */
-  kinds: number[];
-  phase: number;
-}
-
-function requestFor(plan: AskerPlan, tick: number): Uint8Array {
-  const kind = plan.kinds[tick % plan.kinds.length]!;
-  if (kind === 3) return new Uint8Array([tick, 1, 2, 3, 4, 5, 6, 7, 8]);
-  if (plan.model === 'policy') {
-    const obs = new Float32Array(kind === 2 ? 15 : 16).map((_, i) => Math.sin((tick + plan.phase) * 0.3 + i));
-    if (kind === 1) obs[3] = Number.NaN;
-    return encodeInferRequest({ id: tick, inputs: [tensor('obs', obs, [1, obs.length])] });
-  }
-  const samples = new Float32Array(kind === 2 ? 100 : 512).map((_, i) => 0.3 * Math.sin((i + tick * 512 + plan.phase) * 0.05));
-  if (kind === 1) samples[0] = Number.POSITIVE_INFINITY;
-  return encodeInferRequest({ id: tick, inputs: [tensor('input', samples, [1, samples.length]), tensor('sr', new BigInt64Array([16000n]), [])] });
-}
-
-const askerPlanArb: fc.Arbitrary<AskerPlan> = fc.record({
-  model: fc.constantFrom('policy' as const, 'vad' as const),
-  kinds: fc.array(fc.constantFrom(0, 0, 0, 1, 2, 3), { minLength: 1, maxLength: 5 }),
-  phase: fc.nat({ max: 1000 }),
 });
 
 describe('determinism of systems that ask models', () => {

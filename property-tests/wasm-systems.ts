@@ -16,7 +16,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { MailboxFullError, createRuntime, defineActor, defineSystem, loadWasmAgent, type SystemDefinition, type WasmAgentDefinition } from '../src/index.ts';
+import {
+  MailboxFullError,
+  createRuntime,
+  defineActor,
+  defineSystem,
+  loadWasmAgent,
+  type ChildSpec,
+  type SystemDefinition,
+  type WasmAgentDefinition,
+} from '../src/index.ts';
 import { readLog } from '../src/log/index.ts';
 import { actorDigestsOf } from '../src/log/types.ts';
 import { MeteredModuleCache } from '../src/wasm/metering.ts';
@@ -327,6 +336,18 @@ export function buildWasmSystem(plan: WasmSystemPlan, definitions: WasmDefinitio
         else system.spawn(listener, { ...common, args: actor });
       }
     },
+  });
+}
+
+/**
+ * The plan's actors as child specs of a supervisor (each named `<supervisor>/<name>`), in
+ * spawn order, for systems that supervise them; the same actors `buildWasmSystem` spawns.
+ */
+export function wasmChildSpecs(plan: WasmSystemPlan, definitions: WasmDefinitions): ChildSpec[] {
+  return plan.actors.map((actor) => {
+    const common = { id: actor.name, priority: actor.priority, mailboxCapacity: actor.mailboxCapacity };
+    if (actor.role === 'agent') return { ...common, start: definitions[actor.kind] };
+    return { ...common, start: actor.role === 'feeder' ? feeder : listener, args: actor };
   });
 }
 

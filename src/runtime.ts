@@ -46,7 +46,8 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   logger?: Logger;
   /**
    * Worker threads for WASM agents (default 2). Not part of the run's config: a run gives
-   * the same log whatever the worker count.
+   * the same log whatever the worker count. 0 runs every WASM agent and the inference
+   * sessions on the orchestrator's thread (a simulation mode for tests and debugging).
    */
   workers?: number;
   /**
@@ -56,7 +57,10 @@ export interface RuntimeOptions extends Partial<RuntimeConfig> {
   trustedKeys?: readonly string[];
   /** Development only: run WASM agents without checking their signatures. Off by default. */
   allowUnsigned?: boolean;
-  /** Wall-clock last resort for a worker that stops answering (a logged, nondeterministic fault). */
+  /**
+   * Wall-clock last resort for a worker that stops answering (a logged, nondeterministic
+   * fault). Does not apply with `workers: 0`: fuel metering bounds every agent call.
+   */
   watchdogMs?: number;
   /** Idle worker threads kept started, so a dead worker is replaced at once (default 1). */
   spareWorkers?: number;
@@ -399,7 +403,7 @@ export class Runtime {
       this.inference?.manager.forgetSessions();
       this.channel = null;
     }
-    this.channel ??= new InferenceChannel();
+    this.channel ??= InferenceChannel.open({ inThread: this.wasm.inThread });
     return this.channel;
   }
 
@@ -604,7 +608,8 @@ export class Runtime {
 
   private killWorkerTarget(index: number): string | null {
     if (this.wasm.agentCount === 0) return 'killWorker: this system has no WASM worker pool';
-    if (index >= this.wasm.pool().size) return `killWorker: no worker ${index}; the pool has ${this.wasm.pool().size}`;
+    const refusal = this.wasm.pool().killRefusal(index);
+    if (refusal !== null) return `killWorker: ${refusal}`;
     this.wasm.pool().killDuringNextTick(index);
     return null;
   }

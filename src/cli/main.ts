@@ -118,7 +118,7 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'run seed, 0..4294967295', integer('--seed', 0, 0xffff_ffff), 0)
     .option('--log <file>', 'replay log to write', 'lockstep.log')
     .option('--level <level>', 'log level: digest or full', 'digest')
-    .option('--workers <n>', 'worker threads for WASM agents (the log does not depend on it)', integer('--workers', 1, 64), 2)
+    .option('--workers <n>', 'worker threads for WASM agents (the log does not depend on it); 0 runs everything in one thread', integer('--workers', 0, 64), 2)
     .option('--trust <pub.pem>', 'a public key whose signed WASM agents to accept (repeatable)', collect, [])
     .option('--allow-unsigned', 'development only: accept unsigned WASM agents')
     .option('--faults <plan.json>', 'inject the faults of a plan (crash, exhaustFuel, killWorker, malformed at given ticks); they are logged as inputs, so replay needs no plan')
@@ -132,7 +132,8 @@ A fault plan is JSON: { "seed": 1, "faults": [{ "tick": 5, "kind": "crash", "act
   killWorker   { tick, kind, worker }                 WASM worker thread <worker> dies mid-tick; its agents crash
   malformed    { tick, kind, actor | topic, bytes? }  seeded garbage bytes to the actor's inbox or a topic
 A fault that names no current actor is logged as refused and the run goes on. Replay a run with
-killWorker faults with the same --workers it was recorded with.`,
+killWorker faults with the same --workers it was recorded with; with --workers 0 there is no
+worker, and a killWorker fault is logged as refused.`,
     )
     .action(async (modulePath: string, options: RunFlags & { ticks?: number; seed: number; log: string; level: string; faults?: string }) => {
       if (options.level !== 'digest' && options.level !== 'full') {
@@ -161,7 +162,7 @@ killWorker faults with the same --workers it was recorded with.`,
     .description('re-execute a recorded run and check every tick')
     .argument('<log>', 'a replay log written by lockstep run')
     .argument('<system-module>', 'the system module the run used')
-    .option('--workers <n>', 'worker threads for WASM agents (the result does not depend on it)', integer('--workers', 1, 64), 2)
+    .option('--workers <n>', 'worker threads for WASM agents (the result does not depend on it); 0 runs everything in one thread', integer('--workers', 0, 64), 2)
     .option('--trust <pub.pem>', 'a public key whose signed WASM agents to accept (repeatable)', collect, [])
     .option('--allow-unsigned', 'development only: accept unsigned WASM agents')
     .option('--quiet', 'no progress on stderr')

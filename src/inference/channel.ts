@@ -1,16 +1,35 @@
 /**
- * The orchestrator's end of the inference worker: commands go out on one ring, replies come
- * back on the other, matched by job number. Waiting never blocks the event loop: replies are
- * polled briefly while a tick settles (the worker answers a small run in microseconds) and
- * otherwise awaited with Atomics.waitAsync.
+ * The orchestrator's end of the inference sessions: `call` sends a command record and
+ * resolves with its reply, matched by job number. Two transports, one surface (what the
+ * inference actor and the model manager use):
+ *
+ *   WorkerInferenceChannel    the SessionHost on a worker thread, over two rings. Waiting
+ *                             never blocks the event loop: replies are polled briefly while
+ *                             a tick settles (the worker answers a small run in
+ *                             microseconds) and otherwise awaited with Atomics.waitAsync.
+ *   InThreadInferenceChannel  the same SessionHost on the orchestrator's thread
+ *                             (`workers: 0`): each command is served in turn, and a run
+ *                             blocks the event loop while it computes.
+ *
+ * Both encode commands and decode replies with the same code (protocol.ts, `call` and
+ * `receive` here) and refuse the same oversized batches, so an answer cannot depend on
+ * the transport.
  */
 import type { Worker } from 'node:worker_threads';
+import { ConfigError } from '../errors.ts';
 import { SabRing } from '../ring.ts';
 import { startWorker } from '../workers.ts';
 import { decodeRecordBody, encodeRecord, fastReplyHead, readHead, type ReplyHead } from './protocol.ts';
+import type { SessionHost } from './session-host.ts';
 
 /** Per direction: a tick's batch of a few hundred requests of a small model fits many times over. */
 export const inferenceRingBytes = 8 << 20;
+/**
+ * The largest record a ring of `inferenceRingBytes` takes (its capacity less the ring's
+ * 4-byte length header, ring.ts): the bound on a command and on a reply for both
+ * transports, so the in-thread one refuses exactly what the worker's ring would.
+ */
+export const inferenceRecordBytesMax = inferenceRingBytes - 4;
 /** Polls of the reply ring per event-loop turn while a tick settles (kept short: the worker needs the other core). */
 const spinPolls = 500;
 const waitSliceMs = 1;
@@ -20,14 +39,81 @@ export interface Reply {
   binary: Uint8Array;
 }
 
-export class InferenceChannel {
+export interface InferenceChannelOptions {
+  /** Serve the sessions on the orchestrator's thread (`workers: 0`) rather than on a worker. */
+  inThread?: boolean;
+}
+
+function failedReply(error: string): Reply {
+  return { head: { ok: false, error }, binary: new Uint8Array(0) };
+}
+
+export abstract class InferenceChannel {
+  /** A channel to a new SessionHost: on a worker thread, or in-thread with `inThread`. */
+  static open(options: InferenceChannelOptions = {}): InferenceChannel {
+    return options.inThread === true ? new InThreadInferenceChannel() : new WorkerInferenceChannel();
+  }
+
+  protected readonly jobs = new Map<number, (reply: Reply) => void>();
+  private nextJob = 1;
+  protected dead: string | null = null;
+
+  /** Sends a command; resolves with its reply (a failed reply if the host is gone). */
+  call(op: number, slot: number, json: unknown, binary?: Uint8Array): Promise<Reply> {
+    if (this.dead !== null) return Promise.resolve(failedReply(this.dead));
+    const job = this.nextJob++;
+    const record = encodeRecord(op, job, slot, json, binary);
+    if (record.length > inferenceRecordBytesMax) {
+      return Promise.resolve(failedReply(`the batch is ${record.length} bytes, more than the worker ring takes (${inferenceRecordBytesMax}); send smaller tensors`));
+    }
+    const reply = new Promise<Reply>((resolve) => this.jobs.set(job, resolve));
+    this.transmit(job, record);
+    return reply;
+  }
+
+  /** Hands a command record (job `job`, registered) to the host; its reply comes to `receive`. */
+  protected abstract transmit(job: number, record: Uint8Array): void;
+
+  /** Settles the job a reply record answers. The record is the channel's to keep. */
+  protected receive(record: Uint8Array): void {
+    const { job, aux } = readHead(record);
+    const { json, binary } = decodeRecordBody<ReplyHead>(record);
+    const resolve = this.jobs.get(job);
+    this.jobs.delete(job);
+    resolve?.({ head: json ?? fastReplyHead(aux), binary });
+  }
+
+  /** Fails every job still waiting with `reason`. */
+  protected failPending(reason: string): void {
+    for (const [job, resolve] of this.jobs) {
+      this.jobs.delete(job);
+      resolve(failedReply(reason));
+    }
+  }
+
+  /**
+   * While set, replies are polled for instead of slept on: the kernel is waiting for this
+   * tick's runs and has nothing else to do. Only the worker transport has anything to do.
+   */
+  set spin(_on: boolean) {}
+
+  /** Why the host is gone (its worker exited or failed, or the channel closed), or null while it serves. */
+  get deadReason(): string | null {
+    return this.dead;
+  }
+
+  /** Stops the host: its sessions are released; later calls get failed replies. */
+  abstract close(): Promise<void>;
+
+  /** Ends the worker now, as a crash would (tests of worker loss). */
+  abstract kill(): Promise<void>;
+}
+
+class WorkerInferenceChannel extends InferenceChannel {
   private readonly toWorker = SabRing.create(inferenceRingBytes);
   private readonly fromWorker = SabRing.create(inferenceRingBytes);
   private readonly worker: Worker;
-  private readonly jobs = new Map<number, (reply: Reply) => void>();
-  private nextJob = 1;
   private pumping = false;
-  private dead: string | null = null;
   private readonly exited: Promise<void>;
   /** Set while the kernel waits for this tick's work: poll replies rather than sleep. */
   private spinning = false;
@@ -35,6 +121,10 @@ export class InferenceChannel {
   private kick: (() => void) | null = null;
 
   constructor() {
+    super();
+    if (this.toWorker.recordBytesMax !== inferenceRecordBytesMax) {
+      throw new Error(`assertion failed: the inference ring takes ${this.toWorker.recordBytesMax}-byte records, not ${inferenceRecordBytesMax}`);
+    }
     const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
     this.worker = startWorker(entry, { workerData: { toWorker: this.toWorker.buffer, fromWorker: this.fromWorker.buffer } });
     // The worker sleeps on its ring between commands: it keeps the process alive only while
@@ -50,22 +140,10 @@ export class InferenceChannel {
     });
   }
 
-  /** Sends a command; resolves with its reply (a failed reply if the worker is gone). */
-  call(op: number, slot: number, json: unknown, binary?: Uint8Array): Promise<Reply> {
-    if (this.dead !== null) return Promise.resolve({ head: { ok: false, error: this.dead }, binary: new Uint8Array(0) });
-    const job = this.nextJob++;
-    const record = encodeRecord(op, job, slot, json, binary);
-    if (record.length > this.toWorker.recordBytesMax) {
-      return Promise.resolve({
-        head: { ok: false, error: `the batch is ${record.length} bytes, more than the worker ring takes (${this.toWorker.recordBytesMax}); send smaller tensors` },
-        binary: new Uint8Array(0),
-      });
-    }
-    const reply = new Promise<Reply>((resolve) => this.jobs.set(job, resolve));
+  protected transmit(_job: number, record: Uint8Array): void {
     if (this.jobs.size === 1) this.worker.ref();
     void this.send(record);
     if (!this.pumping) void this.pump();
-    return reply;
   }
 
   private async send(record: Uint8Array): Promise<void> {
@@ -75,17 +153,7 @@ export class InferenceChannel {
   }
 
   private drain(): number {
-    let count = 0;
-    this.fromWorker.drain((view) => {
-      const record = view.slice();
-      const { job, aux } = readHead(record);
-      const { json, binary } = decodeRecordBody<ReplyHead>(record);
-      const resolve = this.jobs.get(job);
-      this.jobs.delete(job);
-      resolve?.({ head: json ?? fastReplyHead(aux), binary });
-      count++;
-    });
-    return count;
+    return this.fromWorker.drain((view) => this.receive(view.slice()));
   }
 
   private async pump(): Promise<void> {
@@ -100,10 +168,7 @@ export class InferenceChannel {
           continue;
         }
         if (this.dead !== null) {
-          for (const [job, resolve] of this.jobs) {
-            this.jobs.delete(job);
-            resolve({ head: { ok: false, error: this.dead }, binary: new Uint8Array(0) });
-          }
+          this.failPending(this.dead);
           break;
         }
         if (this.spinning) {
@@ -127,18 +192,10 @@ export class InferenceChannel {
     }
   }
 
-  /**
-   * While set, the pump polls for replies instead of sleeping: the kernel is waiting for
-   * this tick's runs and has nothing else to do. A pump asleep when it is set wakes at once.
-   */
-  set spin(on: boolean) {
+  /** A pump asleep when it is set wakes at once. */
+  override set spin(on: boolean) {
     this.spinning = on;
     if (on) this.kick?.();
-  }
-
-  /** Why the worker is gone (it exited or failed), or null while it runs. */
-  get deadReason(): string | null {
-    return this.dead;
   }
 
   async close(): Promise<void> {
@@ -146,9 +203,57 @@ export class InferenceChannel {
     await this.worker.terminate();
   }
 
-  /** Ends the worker now, as a crash would (tests of worker loss). */
   async kill(): Promise<void> {
     await this.worker.terminate();
     await this.exited;
+  }
+}
+
+/**
+ * The SessionHost on the orchestrator's thread. onnxruntime-node is imported when the
+ * first channel opens (a runtime with workers: 0 and models), not with lockstep. Commands
+ * are served in the order sent, one at a time, as the worker serves its ring.
+ */
+class InThreadInferenceChannel extends InferenceChannel {
+  private readonly host: Promise<SessionHost>;
+  /** The last command served or waiting its turn. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor() {
+    super();
+    this.host = import('./session-host.ts').then(({ SessionHost }) => new SessionHost({ replyBytesMax: inferenceRecordBytesMax }));
+    // A failed start (no ONNX Runtime binary) surfaces as failed replies, and in deadReason.
+    this.host.catch((error: unknown) => {
+      this.dead ??= `the in-thread inference host could not start: ${(error as Error).message}`;
+    });
+  }
+
+  protected transmit(job: number, record: Uint8Array): void {
+    this.queue = this.queue.then(async () => {
+      let reply: Uint8Array;
+      try {
+        reply = await (await this.host).handle(record);
+      } catch (error) {
+        // handle() answers every failure itself; only a failed start lands here.
+        this.jobs.get(job)?.(failedReply(this.dead ?? (error as Error).message));
+        this.jobs.delete(job);
+        return;
+      }
+      this.receive(reply);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.dead === null) this.dead = 'the inference host was stopped';
+    await this.queue;
+    try {
+      await (await this.host).close();
+    } catch {
+      // Never started: nothing to release.
+    }
+  }
+
+  async kill(): Promise<void> {
+    throw new ConfigError("no inference worker to kill: with workers: 0 the inference sessions run on the orchestrator's thread");
   }
 }
