@@ -40,13 +40,12 @@ import {
   type InferRequestValue,
   type TensorValue,
 } from '../src/inference/tensor.ts';
+import { inferTopicName, inferTopicOf } from '../src/wasm/abi.ts';
 import { ActorCell } from './cell.ts';
 
-/** The topic of requests for `model`; `inferTopic` alone takes requests that name their model. */
-export const inferTopic = 'infer';
-export function inferTopicOf(model: string): string {
-  return `${inferTopic}/${model}`;
-}
+/** The topic of requests for `model` is `inferTopicOf(model)`; `inferTopic` alone takes requests that name their model. */
+export const inferTopic = inferTopicName;
+export { inferTopicOf };
 
 export interface InferenceActorOptions {
   name: string;

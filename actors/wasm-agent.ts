@@ -18,13 +18,15 @@ import type { Envelope } from '../src/envelope.ts';
 import { ConfigError } from '../src/errors.ts';
 import { ActorStatus, type Executor, type Kernel } from '../src/kernel.ts';
 import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
-import { inferTopicName, inferTopicOf, inferTopicPrefix, type PluginManifest } from '../src/wasm/manifest.ts';
-import { MeteredModuleCache, callDepthMaxDefault } from '../src/wasm/metering.ts';
-import { WasmPool, workerRingBytesDefault, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
+import { type PluginManifest } from '../src/wasm/manifest.ts';
+import { callDepthMaxDefault, workerRingBytesDefault } from '../src/limits.ts';
+import { MeteredModuleCache } from '../src/wasm/metering.ts';
+import { WasmPool, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName, type CompiledModule } from '../src/wasm/protocol.ts';
 import { checkKeys } from '../src/options.ts';
 import { loadPluginFiles, verifyPluginDigest, type PluginSignature } from '../src/wasm/signing.ts';
 import { ActorCell } from './cell.ts';
+import { inferTopicName, inferTopicOf, inferTopicPrefix } from '../src/wasm/abi.ts';
 
 /**
  * A checked, metered and compiled agent module: what `spawn` takes for a WASM agent. Whether

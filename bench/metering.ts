@@ -14,7 +14,8 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import wabtFactory from 'wabt';
-import { fuelGlobalExport, depthGlobalExport, meterModule } from '../src/wasm/metering.ts';
+import { meterModule } from '../src/wasm/metering.ts';
+import { fuelGlobalExport, depthGlobalExport } from '../src/wasm/abi.ts';
 
 /** 2 MB of sieve: ~5-15 ms per run on one core of this kind of machine. */
 const sieveBytes = 2_000_000;

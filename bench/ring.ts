@@ -14,10 +14,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
-import { SabRing, ringCapacityBytesDefault } from '../src/ring.ts';
+import { SabRing } from '../src/ring.ts';
 import { startWorker } from '../src/workers.ts';
 import type { RingProducerData } from './workers/ring-producer.ts';
 import type { PostProducerData } from './workers/post-producer.ts';
+import { ringCapacityBytesDefault } from '../src/limits.ts';
 
 export interface SabRingBenchOptions {
   /** Records sent one way. 2,000,000 keeps a run near a second on 2 cores. */

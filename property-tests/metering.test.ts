@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { callDepthMaxDefault, classifyTrap, meterModule } from '../src/wasm/metering.ts';
+import { meterModule } from '../src/wasm/metering.ts';
 import {
   arm,
   counterOf,
@@ -13,6 +13,8 @@ import {
   recurseWat,
   watToWasm,
 } from '../test/fixtures/metering-wat.ts';
+import { callDepthMaxDefault } from '../src/limits.ts';
+import { classifyTrap } from '../src/wasm/traps.ts';
 
 /** What one metered call did, in terms a law can predict. */
 interface Outcome {
@@ -29,7 +31,7 @@ function runOnce(module: WebAssembly.Module, exportName: string, arg: number, fu
     expect(depthOf(instance)).toBe(0);
     return { kind: 'completed', iterations: counterOf(instance), fuelLeft: fuelOf(instance) };
   } catch (error) {
-    return { kind: classifyTrap(instance.exports, error, callDepthMax).kind, iterations: counterOf(instance), fuelLeft: fuelOf(instance) };
+    return { kind: classifyTrap(instance.exports, error, { callDepthMax: callDepthMax }).kind, iterations: counterOf(instance), fuelLeft: fuelOf(instance) };
   }
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError } from './errors.ts';
 import { checkKeys } from './options.ts';
 import type { LogLevel } from './log/types.ts';
+import { mailboxCapacityDefault, payloadBytesMaxDefault, tickTasksMaxDefault } from './limits.ts';
 
 /** Everything that changes what a run does; it is written to the log header. */
 export interface RuntimeConfig {
@@ -16,10 +17,6 @@ export interface RuntimeConfig {
   payloadBytesMax: number;
 }
 
-export const tickTasksMaxDefault = 4096;
-export const mailboxCapacityDefault = 1024;
-/** 64 KiB: bigger things travel as references (file names, keys), not as messages. */
-export const payloadBytesMaxDefault = 64 * 1024;
 
 export const configDefaults: RuntimeConfig = Object.freeze({
   seed: 0,

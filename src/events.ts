@@ -18,6 +18,7 @@
  */
 import type { Logger } from 'pino';
 import type { TickRecord } from './log/types.ts';
+import { eventsPerTickMax } from './limits.ts';
 
 export interface TickEvent {
   kind: 'tick';
@@ -106,8 +107,6 @@ export interface RuntimeEvents {
   readonly listenerErrors: number;
 }
 
-/** Most events gathered for one tick before the rest are counted, not kept (a storm of drops). */
-export const eventsPerTickMax = 100_000;
 
 const kinds: readonly RuntimeEventKind[] = ['tick', 'lifecycle', 'drop', 'supervision', 'fault', 'worker', 'inference'];
 

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import { Random } from './prng.ts';
+import { malformedBytesDefault } from './limits.ts';
 
 export type Fault =
   | { tick: number; kind: 'crash'; actor: string }
@@ -32,8 +33,6 @@ export interface FaultPlan {
   faults: readonly Fault[];
 }
 
-/** Payload size of a malformed fault when the plan gives none. */
-const malformedBytesDefault = 16;
 
 function planError(where: string, problem: string): never {
   throw new ConfigError(

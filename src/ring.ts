@@ -41,17 +41,8 @@
  * taken, so every wait re-checks the index on waking and a timeout alone ends it.
  */
 import { ConfigError, RecordTooLargeError } from './errors.ts';
+import { ringCapacityBytesDefault, ringCapacityBytesMax, ringCapacityBytesMin, ringReadableSpinPollsMax, ringWritableSpinPollsMax } from './limits.ts';
 
-/** 64 KiB: a tick's batch of ~100-byte envelopes (~600) fits, and the ring stays in L2. */
-export const ringCapacityBytesDefault = 64 * 1024;
-/** Below one cache line a ring holds almost nothing and the layout padding dominates. */
-export const ringCapacityBytesMin = 64;
-/**
- * 2^30 keeps every position and footprint inside the int32 range that `&` and `|` work in,
- * and far below the 2^32 period of the counters: `head - tail` stays unambiguous as long
- * as it can never reach 2^31, so a full ring can never look empty.
- */
-export const ringCapacityBytesMax = 2 ** 30;
 
 /** Most x86-64 and arm64 cores move memory between caches in 64-byte lines. */
 const cacheLineBytes = 64;
@@ -80,18 +71,6 @@ const ringLayoutVersion = 1;
 
 /** The length header; 4 bytes so that it and every record stay 4-byte aligned. */
 const recordHeaderBytes = 4;
-/**
- * Before sleeping, a waiting consumer polls head this many times. Waking from Atomics.wait
- * costs ~50 us against ~1 us for a poll that catches the next flush (NOTES-DEPS, WASM);
- * at a few ns a poll this bounds the spin to a few microseconds of one core.
- */
-const readableSpinPollsMax = 1024;
-/**
- * A producer waiting for space does not poll: the consumer releases space once, at the end
- * of a drain that takes tens of microseconds for a full ring, so a short poll always
- * misses it, and on 2 cores the polling thread slowed the draining one.
- */
-const writableSpinPollsMax = 0;
 
 type WaitAsyncResult =
   | { async: false; value: 'not-equal' | 'timed-out' }
@@ -317,7 +296,7 @@ export class SabRing {
    */
   waitWritableSync(recordBytes = 0, timeoutMs = Infinity): boolean {
     const footprint = this.prepareWaitWritable(recordBytes);
-    for (let poll = 0; poll < writableSpinPollsMax; poll++) {
+    for (let poll = 0; poll < ringWritableSpinPollsMax; poll++) {
       if (this.hasRoomFor(footprint)) return true;
     }
     for (;;) {
@@ -476,7 +455,7 @@ export class SabRing {
    * `timeoutMs` passed without the producer publishing anything; polls briefly first.
    */
   waitReadableSync(timeoutMs = Infinity): boolean {
-    for (let poll = 0; poll < readableSpinPollsMax; poll++) {
+    for (let poll = 0; poll < ringReadableSpinPollsMax; poll++) {
       if (this.isReadable()) return true;
     }
     for (;;) {

@@ -14,13 +14,14 @@ import wabtFactory from 'wabt';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admissionPolicyDefaults, admitPlugin } from '../src/wasm/admission.ts';
 import { parseManifest, type PluginManifest } from '../src/wasm/manifest.ts';
-import { depthGlobalExport, fuelGlobalExport, meterModule } from '../src/wasm/metering.ts';
+import { meterModule } from '../src/wasm/metering.ts';
 import { loadPluginFiles } from '../src/wasm/signing.ts';
 import * as flatbuffers from 'flatbuffers';
 import { DType } from '../schemas/generated/lockstep/tensor/dtype.ts';
 import { InferRequest } from '../schemas/generated/lockstep/tensor/infer-request.ts';
 import { InferResponse } from '../schemas/generated/lockstep/tensor/infer-response.ts';
 import { Tensor } from '../schemas/generated/lockstep/tensor/tensor.ts';
+import { depthGlobalExport, fuelGlobalExport } from '../src/wasm/abi.ts';
 
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 const agentsDirectory = join(repositoryRoot, 'actors', 'agents');

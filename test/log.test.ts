@@ -17,8 +17,9 @@ import {
   nextChain,
 } from '../src/log/format.ts';
 import { iterateLog, readLog, repairLog } from '../src/log/reader.ts';
-import { FileSink, LogWriter, MemorySink, fileSinkChunkBytes, openLogForAppend } from '../src/log/writer.ts';
+import { FileSink, LogWriter, MemorySink, openLogForAppend } from '../src/log/writer.ts';
 import { LOG_FORMAT_VERSION, type EndRecord, type LogHeader, type LogLevel, type TickRecord } from '../src/log/types.ts';
+import { fileSinkChunkBytes } from '../src/limits.ts';
 
 let dir = '';
 beforeAll(() => {

@@ -3,16 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, MeteringError } from '../src/errors.ts';
-import {
-  MeteredModuleCache,
-  callDepthMaxDefault,
-  classifyTrap,
-  depthGlobalExport,
-  fuelGlobalExport,
-  memoryGrowFuelPerPage,
-  meterModule,
-  sha256Hex,
-} from '../src/wasm/metering.ts';
+import { MeteredModuleCache, memoryGrowFuelPerPage, meterModule, sha256Hex } from '../src/wasm/metering.ts';
 import {
   arm,
   bulkStaticFuel,
@@ -36,6 +27,9 @@ import {
   sumsqWat,
   watToWasm,
 } from './fixtures/metering-wat.ts';
+import { callDepthMaxDefault } from '../src/limits.ts';
+import { classifyTrap } from '../src/wasm/traps.ts';
+import { depthGlobalExport, fuelGlobalExport } from '../src/wasm/abi.ts';
 
 const freshRuns = 5;
 
@@ -63,7 +57,7 @@ describe('meterModule: fuel', () => {
       seen.push({
         iterations: counterOf(instance),
         fuelLeft: fuelOf(instance),
-        kind: classifyTrap(instance.exports, error, callDepthMaxDefault).kind,
+        kind: classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault }).kind,
       });
     }
     // The charge for iteration 2002 takes the fuel below zero and traps before its body.
@@ -116,13 +110,13 @@ describe('meterModule: fuel', () => {
     const short = instantiate(metered);
     arm(short, exact - 1n);
     const error = thrown(() => (short.exports.sumsq as (n: number) => number)(50));
-    expect(classifyTrap(short.exports, error, callDepthMaxDefault).kind).toBe('fuel_exhausted');
+    expect(classifyTrap(short.exports, error, { callDepthMax: callDepthMaxDefault }).kind).toBe('fuel_exhausted');
   });
 
   it('traps on entry when the host did not arm the fuel (it starts at 0)', async () => {
     const instance = instantiate(await meterModule(watToWasm(sumsqWat)));
     const error = thrown(() => (instance.exports.sumsq as (n: number) => number)(3));
-    expect(classifyTrap(instance.exports, error, callDepthMaxDefault).kind).toBe('fuel_exhausted');
+    expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault }).kind).toBe('fuel_exhausted');
     expect(fuelOf(instance)).toBe(-1n); // sumsq's entry charge is 1
   });
 });
@@ -145,7 +139,7 @@ describe('meterModule: bulk memory', () => {
     const instance = instantiate(await meterModule(watToWasm(bulkWat)));
     arm(instance, 1_000n);
     const error = thrown(() => call(instance, 'fill', 5_000));
-    expect(classifyTrap(instance.exports, error, callDepthMaxDefault).kind).toBe('fuel_exhausted');
+    expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault }).kind).toBe('fuel_exhausted');
     expect(fuelOf(instance)).toBe(1_000n - BigInt(bulkStaticFuel + 5_000));
     const memory = instance.exports.memory as WebAssembly.Memory;
     expect(new Uint8Array(memory.buffer, 0, 5_000).every((byte) => byte === 0)).toBe(true);
@@ -173,9 +167,9 @@ describe('meterModule: call depth', () => {
         arm(instance, fuel);
         const error = thrown(() => (instance.exports.recurse as () => void)());
         expect(error).toBeInstanceOf(WebAssembly.RuntimeError);
-        expect(classifyTrap(instance.exports, error, callDepthMax)).toEqual({
+        expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMax })).toEqual({
           kind: 'call_depth_exceeded',
-          message: `call depth exceeded: more than ${callDepthMax} nested calls (unbounded recursion?)`,
+          message: `call depth exceeded ${callDepthMax} frames`,
         });
         expect(counterOf(instance)).toBe(callDepthMax);
         expect(depthOf(instance)).toBe(callDepthMax + 1);
@@ -189,7 +183,7 @@ describe('meterModule: call depth', () => {
     const instance = instantiate(watToWasm(recurseWat));
     const error = thrown(() => (instance.exports.recurse as () => void)());
     expect(error).toBeInstanceOf(RangeError);
-    const trap = classifyTrap(instance.exports, error, callDepthMaxDefault);
+    const trap = classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault });
     expect(trap.kind).toBe('trap');
     expect(trap.message).toMatch(/V8 stack overflow below the call-depth limit of 1000 frames.*Maximum call stack size exceeded/);
   });
@@ -303,16 +297,44 @@ describe('classifyTrap', () => {
     for (const name of ['boom', 'oob']) {
       arm(instance, 1_000n);
       const error = thrown(() => (instance.exports[name] as () => unknown)());
-      const trap = classifyTrap(instance.exports, error, callDepthMaxDefault);
+      const trap = classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault });
       expect(trap.kind).toBe('trap');
-      expect(trap.message).toMatch(/^trap: RuntimeError: (unreachable|memory access out of bounds)/);
+      expect(trap.message).toMatch(/^trap: (unreachable|memory access out of bounds)$/);
     }
   });
 
-  it('calls a RangeError about memory the memory limit', () => {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
-    const error = thrown(() => memory.grow(1));
-    expect(classifyTrap({}, error, callDepthMaxDefault).kind).toBe('memory_limit');
+  // memory.grow does not trap: it returns -1, and an agent then aborts. That abort is a
+  // memory limit only if the memory grew to its maximum since instantiation.
+  const growThenAbort = `(module
+      (memory (export "memory") 1 4)
+      (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))
+      (func (export "abort") unreachable))`;
+
+  it('calls a trap after the memory grew to its declared maximum the memory limit, and names the maximum', async () => {
+    const instance = instantiate(await meterModule(watToWasm(growThenAbort)));
+    arm(instance, 1_000_000n);
+    expect((instance.exports.grow as (pages: number) => number)(3)).toBe(1);
+    expect((instance.exports.grow as (pages: number) => number)(1)).toBe(-1);
+    const error = thrown(() => (instance.exports.abort as () => void)());
+    expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault, memoryPagesMax: 4, initialPages: 1 })).toEqual({
+      kind: 'memory_limit',
+      message: 'trapped with its memory grown to the declared maximum of 4 pages (256 KiB): unreachable',
+    });
+  });
+
+  it('does not call a trap of a memory at its maximum from the start the memory limit', async () => {
+    const instance = instantiate(await meterModule(watToWasm(growThenAbort)));
+    arm(instance, 1_000_000n);
+    const error = thrown(() => (instance.exports.abort as () => void)());
+    expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault, memoryPagesMax: 1, initialPages: 1 }).kind).toBe('trap');
+  });
+
+  it('names the fuel budget when it knows it', async () => {
+    const instance = instantiate(await meterModule(watToWasm(growThenAbort)));
+    const error = thrown(() => (instance.exports.abort as () => void)());
+    expect(classifyTrap(instance.exports, error, { callDepthMax: callDepthMaxDefault, fuelPerStep: 500 }).message).toBe(
+      'fuel exhausted: the agent used more than its 500 fuel this tick',
+    );
   });
 });
 

@@ -300,7 +300,8 @@ describe('hostile agents (security review)', () => {
   });
 
   it('never runs an unmetered module planted in the metered-module cache', async () => {
-    const { MeteredModuleCache, sha256Hex, callDepthMaxDefault } = await import('../src/wasm/metering.ts');
+    const { MeteredModuleCache, sha256Hex } = await import('../src/wasm/metering.ts');
+    const { callDepthMaxDefault } = await import('../src/limits.ts');
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');

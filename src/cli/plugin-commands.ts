@@ -10,10 +10,8 @@ import { AdmissionError, CliError } from '../errors.ts';
 import { admissionPolicyDefaults, admitPlugin } from '../wasm/admission.ts';
 import { parseManifest } from '../wasm/manifest.ts';
 import { generateKeyPair, loadPluginFiles, pluginPaths, signPlugin } from '../wasm/signing.ts';
+import { keyFileBytesMax, manifestFileBytesMax } from '../limits.ts';
 
-/** Key files hold a few hundred bytes; anything much larger is the wrong file. */
-const keyFileBytesMax = 64 * 1024;
-const manifestFileBytesMax = 64 * 1024;
 
 /**
  * Takes a commander program. Adds the `keygen`, `sign` and `verify` commands to it. Returns

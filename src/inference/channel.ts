@@ -21,18 +21,8 @@ import { SabRing } from '../ring.ts';
 import { startWorker } from '../workers.ts';
 import { decodeRecordBody, encodeRecord, fastReplyHead, readHead, type ReplyHead } from './protocol.ts';
 import type { SessionHost } from './session-host.ts';
+import { inferenceRecordBytesMax, inferenceReplySpinPolls, inferenceReplyWaitSliceMs, inferenceRingBytes } from '../limits.ts';
 
-/** Per direction: a tick's batch of a few hundred requests of a small model fits many times over. */
-export const inferenceRingBytes = 8 << 20;
-/**
- * The largest record a ring of `inferenceRingBytes` takes (its capacity less the ring's
- * 4-byte length header, ring.ts): the bound on a command and on a reply for both
- * transports, so the in-thread one refuses exactly what the worker's ring would.
- */
-export const inferenceRecordBytesMax = inferenceRingBytes - 4;
-/** Polls of the reply ring per event-loop turn while a tick settles (kept short: the worker needs the other core). */
-const spinPolls = 500;
-const waitSliceMs = 1;
 
 export interface Reply {
   head: ReplyHead;
@@ -173,7 +163,7 @@ class WorkerInferenceChannel extends InferenceChannel {
         }
         if (this.spinning) {
           let found = false;
-          for (let poll = 0; poll < spinPolls && !found; poll++) found = this.drain() > 0;
+          for (let poll = 0; poll < inferenceReplySpinPolls && !found; poll++) found = this.drain() > 0;
           if (found) {
             await null;
             continue;
@@ -183,7 +173,7 @@ class WorkerInferenceChannel extends InferenceChannel {
           continue;
         }
         const kicked = new Promise<void>((resolve) => (this.kick = resolve));
-        await Promise.race([this.fromWorker.waitReadable(waitSliceMs), this.exited, kicked]);
+        await Promise.race([this.fromWorker.waitReadable(inferenceReplyWaitSliceMs), this.exited, kicked]);
         this.kick = null;
       }
     } finally {

@@ -20,6 +20,7 @@ import { ConfigError } from '../errors.ts';
 import { checkKeys } from '../options.ts';
 import type { InferenceChannel } from './channel.ts';
 import { InferOp, type LoadCommand, type ModelMeta, type PinnedSessionOptions, type ProviderName } from './protocol.ts';
+import { cacheBytesDefault } from '../limits.ts';
 
 /** A stateful model's recurrent state: fed from the last call's output, per requester. */
 export interface ModelStateSpec {
@@ -73,7 +74,6 @@ export const sessionOptionsDefault: Readonly<PinnedSessionOptions> = Object.free
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
 });
-export const cacheBytesDefault = 256 * 1024 * 1024;
 const modelNamePattern = /^[A-Za-z0-9._-]{1,128}$/;
 const specKeys = new Set(['file', 'batch', 'state', 'warmup', 'sessionOptions']);
 const configKeys = new Set(['models', 'provider', 'cacheBytes', 'preload', 'logOutputs', 'actorName', 'priority', 'mailboxCapacity']);

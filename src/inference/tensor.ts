@@ -16,6 +16,7 @@ import { InferResponse } from '../../schemas/generated/lockstep/tensor/infer-res
 import { Tensor } from '../../schemas/generated/lockstep/tensor/tensor.ts';
 import { TensorFormatError } from '../errors.ts';
 import { readU32, writeU32 } from '../wasm/protocol.ts';
+import { tensorDecodedCacheBytesMax, tensorDecodedCacheMax, tensorRankMax } from '../limits.ts';
 
 export const dtypeCodes = { float32: 1, float64: 2, int32: 3, int64: 4, uint8: 5, int8: 6, bool: 7 } as const;
 export type DTypeName = keyof typeof dtypeCodes;
@@ -33,8 +34,6 @@ export const inferErrorCodes = {
 export type InferErrorCode = keyof typeof inferErrorCodes;
 const errorCodeNames = Object.keys(inferErrorCodes) as InferErrorCode[];
 
-/** Most dims a tensor may have: ONNX allows more, no model here needs them. */
-export const tensorRankMax = 8;
 
 /** A tensor: its bytes are row-major little-endian elements of `dtype`. */
 export interface TensorValue {
@@ -286,12 +285,10 @@ export function encodeInferResponse(response: InferResponseValue): Uint8Array {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Short strings seen before (names, model, version), keyed by a hash of their bytes. */
 const decodedCache = new Map<number, { bytes: Uint8Array; text: string }>();
-const decodedCacheMax = 4096;
-const decodedCacheBytesMax = 128;
 
 /** UTF-8 at bytes[start, start+count), from the cache when the same bytes were decoded before; null if not UTF-8. */
 function decodeCached(bytes: Uint8Array, start: number, count: number): string | null {
-  if (count > decodedCacheBytesMax) {
+  if (count > tensorDecodedCacheBytesMax) {
     try {
       return utf8.decode(bytes.subarray(start, start + count));
     } catch {
@@ -317,7 +314,7 @@ function decodeCached(bytes: Uint8Array, start: number, count: number): string |
   } catch {
     return null;
   }
-  if (decodedCache.size < decodedCacheMax) decodedCache.set(hash, { bytes: bytes.slice(start, start + count), text });
+  if (decodedCache.size < tensorDecodedCacheMax) decodedCache.set(hash, { bytes: bytes.slice(start, start + count), text });
   return text;
 }
 

@@ -72,6 +72,7 @@ import type {
   TickRecord,
   TopicDeclaration,
 } from './types.ts';
+import { recordBodyBytesMax } from '../limits.ts';
 
 // ---------------------------------------------------------------------------------------
 // Constants
@@ -85,11 +86,6 @@ export const frameHeaderBytes = 12;
 export const frameAlignBytes = 4;
 /** SHA-256 output, the size of `prev_chain`. */
 export const chainBytes = 32;
-/**
- * The largest record body the writer writes and the reader accepts. A `full`-level tick
- * with 100k small envelopes is ~10 MB; anything near this bound is a runaway tick.
- */
-export const recordBodyBytesMax = 64 * 1024 * 1024;
 
 /** chain_0: the chain before the header. Never written to: users copy it. */
 export const chainZero: Uint8Array = new Uint8Array(chainBytes);

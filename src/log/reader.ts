@@ -14,24 +14,9 @@
 import { openSync, closeSync, ftruncateSync, fsyncSync, readFileSync } from 'node:fs';
 import { plainBytes } from '../codec.ts';
 import { LogCorruptError, LogFormatError } from '../errors.ts';
-import {
-  BodyDecodeError,
-  LOG_MAGIC,
-  bodyChecksumOf,
-  chainBytes,
-  chainFromHex,
-  chainToHex,
-  decodeRecordBody,
-  frameBytesOf,
-  frameHeaderBytes,
-  lengthCheckOf,
-  logMagicBytes,
-  nextChainHex,
-  peekHeaderFormatVersion,
-  prevChainMatches,
-  recordBodyBytesMax,
-} from './format.ts';
+import { BodyDecodeError, LOG_MAGIC, bodyChecksumOf, chainBytes, chainFromHex, chainToHex, decodeRecordBody, frameBytesOf, frameHeaderBytes, lengthCheckOf, logMagicBytes, nextChainHex, peekHeaderFormatVersion, prevChainMatches } from './format.ts';
 import { LOG_FORMAT_VERSION, type EndRecord, type LogHeader, type LogRecord, type TickRecord } from './types.ts';
+import { recordBodyBytesMax } from '../limits.ts';
 
 /** One verified record, in file order. */
 export interface LogEntry {

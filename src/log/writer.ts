@@ -24,6 +24,7 @@ import {
 } from './format.ts';
 import { readLog } from './reader.ts';
 import { LOG_FORMAT_VERSION, type EndRecord, type LogHeader, type LogLevel, type TickRecord } from './types.ts';
+import { fileSinkChunkBytes, logBuilderBytesInitial, logFrameSlabBytes } from '../limits.ts';
 
 /**
  * Where log bytes go. Small on purpose, so that a test or a user can swap it (a socket,
@@ -67,11 +68,6 @@ export class MemorySink implements LogSink {
   }
 }
 
-/**
- * Bytes a FileSink gathers before one write(2): large enough that a run of small tick
- * records costs one system call per ~1 MiB, small enough to bound memory and the loss on a kill.
- */
-export const fileSinkChunkBytes = 1024 * 1024;
 
 /**
  * Writes the log to a file, buffering up to `fileSinkChunkBytes` between writes. Creates
@@ -133,23 +129,14 @@ export interface LogWriterResumeState {
   lastTick: number | null;
 }
 
-/** Bytes the writer's builder starts with: a digest-level tick with ~100 actors fits without growing. */
-const builderBytesInitial = 8 * 1024;
 
-/**
- * Frames are carved out of slabs of this size instead of getting an array each: V8 gives a
- * typed array over 64 bytes its own ArrayBuffer, and that allocation (0.5-3 us here) cost
- * more than encoding a digest-level record. A slab region is written once and never reused,
- * so the bodies `appendTick` returns stay valid; one kept body keeps its slab alive.
- */
-const frameSlabBytes = 256 * 1024;
 
 /**
  * Appends records to a log sink. Order is enforced (header, ticks numbered +1 each time,
  * optional End): a violation is a programmer error and throws a plain Error.
  */
 export class LogWriter {
-  private readonly builder = new flatbuffers.Builder(builderBytesInitial);
+  private readonly builder = new flatbuffers.Builder(logBuilderBytesInitial);
   /** The chain after the last record, as bytes (updated in place) and as hex. */
   private readonly chain = new Uint8Array(chainBytes);
   private chainHexValue = chainToHex(this.chain);
@@ -242,7 +229,7 @@ export class LogWriter {
   private writeFrame(body: Uint8Array): Uint8Array {
     const frameBytes = frameBytesOf(body.length);
     if (this.slabUsed + frameBytes > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(frameSlabBytes, frameBytes));
+      this.slab = new Uint8Array(Math.max(logFrameSlabBytes, frameBytes));
       this.slabUsed = 0;
     }
     const at = this.slabUsed;

@@ -29,8 +29,10 @@
 import { createHash } from 'node:crypto';
 import wabtFactory from 'wabt';
 import { AdmissionError, type AdmissionErrorCode } from '../errors.ts';
-import { parseManifest, pluginAbiVersion, type PluginManifest } from './manifest.ts';
+import { abiExports, abiImports, hostModule, pluginAbiVersion, reservedExportPrefix } from './abi.ts';
+import { parseManifest, type PluginManifest } from './manifest.ts';
 import { verifyPlugin, type PluginSignature } from './signing.ts';
+import { memoryPagesMaxDefault, moduleBytesMaxDefault, tableEntriesMax } from '../limits.ts';
 
 export interface AdmissionPolicy {
   /** Largest module accepted, in bytes. */
@@ -42,11 +44,6 @@ export interface AdmissionPolicy {
   /** Development only: admit a module without checking its signature at all. */
   allowUnsigned: boolean;
 }
-
-/** 8 MiB: an order of magnitude above an optimised AssemblyScript agent with its runtime. */
-export const moduleBytesMaxDefault = 8 * 1024 * 1024;
-/** 256 pages = 16 MiB of linear memory per agent. */
-export const memoryPagesMaxDefault = 256;
 
 export const admissionPolicyDefaults: Readonly<AdmissionPolicy> = Object.freeze({
   moduleBytesMax: moduleBytesMaxDefault,
@@ -504,34 +501,12 @@ function functionType(module: ModuleSections, functionIndex: number): FunctionTy
 // ---------------------------------------------------------------------------------------------
 // Imports, exports, memory, ABI version
 
-/** docs/abi.md "Imports": the whole host interface of ABI v1. */
-const abiImports = new Map<string, string>([
-  ['publish', '(i32, i32, i32, i32) -> i32'],
-  ['topic', '(i32, i32) -> i32'],
-  ['log', '(i32, i32, i32) -> ()'],
-  ['random', '() -> i32'],
-]);
-
-/** docs/abi.md "Exports": every one required, functions with exactly these types. */
-const abiExports = new Map<string, string>([
-  ['memory', 'memory'],
-  ['lockstep_abi_version', '() -> i32'],
-  ['agent_alloc', '(i32) -> i32'],
-  ['agent_init', '() -> i32'],
-  ['agent_receive', '(i32, i32) -> i32'],
-  ['agent_step', '(i32) -> i32'],
-  ['agent_shutdown', '() -> i32'],
-]);
-
-/** The metering pass adds `lockstep_fuel` and `lockstep_depth`; the prefix is the host's. */
-const reservedExportPrefix = 'lockstep_';
-
 function checkImports(module: ModuleSections, refuse: Refuse): void {
-  const allowed = [...abiImports.keys()].map((field) => `'lockstep.${field}'`).join(', ');
+  const allowed = [...abiImports.keys()].map((field) => `'${hostModule}.${field}'`).join(', ');
   for (const entry of module.imports) {
     const qualified = `'${entry.module}.${entry.field}'`;
-    if (entry.module !== 'lockstep') {
-      refuse('admission_import', `imports ${qualified}; agents may import only from 'lockstep' (${allowed}): build without WASI or env imports (AssemblyScript: --use abort=)`);
+    if (entry.module !== hostModule) {
+      refuse('admission_import', `imports ${qualified}; agents may import only from '${hostModule}' (${allowed}): build without WASI or env imports (AssemblyScript: --use abort=)`);
     }
     const expected = abiImports.get(entry.field);
     if (expected === undefined) refuse('admission_import', `imports ${qualified}, which ABI v1 does not have; the host provides only ${allowed}`);
@@ -560,9 +535,6 @@ function checkExports(module: ModuleSections, refuse: Refuse): void {
     if (actual !== expected) refuse('admission_export', `exports '${exportName}' as ${actual}; ABI v1 requires ${expected} (docs/abi.md)`);
   }
 }
-
-/** Largest function table an agent may declare (entries): tables are allocated up front. */
-export const tableEntriesMax = 65_536;
 
 /** Checks the module's one memory against the limits; returns its declared maximum, in pages. */
 function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: AdmissionPolicy, refuse: Refuse): number {

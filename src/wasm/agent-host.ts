@@ -16,6 +16,8 @@
  * All state lives in the instance (one per lane); the module holds only constants.
  */
 import { Random } from '../prng.ts';
+import { AgentStatus, PublishStatus, depthGlobalExport, fuelGlobalExport, inferTopicName, inferTopicPrefix, initializeExport } from './abi.ts';
+import { classifyTrap, type TrapKind } from './traps.ts';
 import {
   CrashKind,
   Op,
@@ -26,6 +28,7 @@ import {
   type AgentSetup,
   type CrashKindCode,
 } from './protocol.ts';
+import { crashReasonCharsMax, hostFuelSyncUnits, logLineBytesMax, logLinesPerTickMax, refusedCallNamesMax, topicNameBytesMax } from '../limits.ts';
 
 /** Where an agent host's result records go. */
 export interface AgentHostOutput {
@@ -43,9 +46,6 @@ export interface AgentHostOutput {
  * host then reports the agent's load as failed). Called once per LOAD, synchronously.
  */
 export type AgentSetupSource = (agentId: number, token: number) => AgentSetup | undefined;
-
-const fuelGlobalExport = 'lockstep_fuel';
-const depthGlobalExport = 'lockstep_depth';
 
 class Agent {
   exports!: WebAssembly.Exports;
@@ -97,11 +97,6 @@ class Agent {
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 const utf8Encoder = new TextEncoder();
 
-/** Distinct refused inference topics an agent can look up; later ones get a plain -1. */
-const refusedCallNamesMax = 16;
-const inferTopicName = 'infer';
-const inferTopicPrefix = 'infer/';
-
 /**
  * What `topic()` returns for a name the agent was not granted: -1, unless it is an
  * inference topic (`infer` or `infer/<model>`). Then it is a refusal id, -2 - i (negative,
@@ -125,11 +120,6 @@ function refusedCallName(agent: Agent, topic: number): string | null {
   return index >= 0 && index < agent.refusedCalls.length ? agent.refusedCalls[index]! : null;
 }
 
-/** Longest topic name `topic()` looks up, in bytes. */
-const topicNameBytesMax = 256;
-/** Log output an agent may produce per tick: lines, and bytes per line. */
-const logLinesPerTickMax = 64;
-const logLineBytesMax = 1024;
 /** Fuel a host import costs on top of its per-byte charge. */
 const importCallFuel = 16;
 
@@ -157,16 +147,14 @@ function settleFuel(agent: Agent): boolean {
   return left >= 0n;
 }
 
-/** Host charges gathered before they are taken from the fuel global. */
-const hostFuelSyncUnits = 4_096;
-
 const wasmPageBytes = 65_536;
 
-/** True when the agent's memory has grown since instantiation and reached its declared maximum. */
-function grewToMaximum(agent: Agent): boolean {
-  const pages = agent.memory.buffer.byteLength / wasmPageBytes;
-  return pages >= agent.setup.memoryPagesMax && pages > agent.initialPages;
-}
+const crashKindOfTrap: Record<TrapKind, CrashKindCode> = {
+  fuel_exhausted: CrashKind.fuelExhausted,
+  call_depth_exceeded: CrashKind.callDepthExceeded,
+  memory_limit: CrashKind.memoryLimit,
+  trap: CrashKind.trap,
+};
 
 /** Hosts the agents of one lane; see the file's comment. */
 export class AgentHost {
@@ -216,7 +204,7 @@ export class AgentHost {
         agent.fuelTick = -1;
         this.call(agent, 0, () => {
           // The optional static initialiser (docs/abi.md) runs first, on the same budget.
-          const initialize = agent.exports._initialize as (() => void) | undefined;
+          const initialize = agent.exports[initializeExport] as (() => void) | undefined;
           if (initialize !== undefined) initialize();
           return (agent.exports.agent_init as () => number)();
         });
@@ -226,7 +214,7 @@ export class AgentHost {
         this.deliver(agent, record);
         break;
       case Op.step:
-        if (this.call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0)) === 1) agent.stopRequested = true;
+        if (this.call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0)) === AgentStatus.stop) agent.stopRequested = true;
         break;
       case Op.exhaustFuel:
         // Fault injection: the budget of this tick is spent, so the next call traps on its
@@ -275,7 +263,7 @@ export class AgentHost {
 
   private crash(agent: Agent, kind: CrashKindCode, consumed: number, reason: string): void {
     agent.crashed = true;
-    this.emitWords(Result.crash, agent.setup.agentId, [kind, consumed], utf8Encoder.encode(reason.slice(0, 2000)));
+    this.emitWords(Result.crash, agent.setup.agentId, [kind, consumed], utf8Encoder.encode(reason.slice(0, crashReasonCharsMax)));
   }
 
   private imports(agent: Agent): WebAssembly.Imports {
@@ -290,14 +278,14 @@ export class AgentHost {
               const refusedName = refusedCallName(agent, topic);
               this.emitWords(Result.refused, agent.setup.agentId, [topic >>> 0, 1], refusedName === null ? undefined : utf8Encoder.encode(refusedName));
             }
-            return -1;
+            return PublishStatus.notAllowed;
           }
-          if (len > agent.setup.payloadBytesMax) return -2;
-          if (!inBounds(ptr, len)) return -3;
-          if (priority < 0 || priority > 255) return -4;
+          if (len > agent.setup.payloadBytesMax) return PublishStatus.tooLarge;
+          if (!inBounds(ptr, len)) return PublishStatus.outOfBounds;
+          if (priority < 0 || priority > 255) return PublishStatus.badPriority;
           charge(agent, len);
           this.emitPublish(agent, topic >>> 0, priority, ptr, len);
-          return 0;
+          return PublishStatus.accepted;
         },
         topic: (ptr: number, len: number): number => {
           // No capability name is longer; refusing first keeps an agent from buying a huge
@@ -362,33 +350,22 @@ export class AgentHost {
 
   /** Classifies a trap (reading the metering globals) and reports the crash. */
   private trapped(agent: Agent, consumed: number, error: unknown): null {
-    const fuelLeft = agent.fuel === null ? 1n : (agent.fuel.value as bigint);
-    const depth = agent.depth === null ? 0 : (agent.depth.value as number);
-    if (fuelLeft < 0n) {
-      this.crash(agent, CrashKind.fuelExhausted, consumed, `fuel exhausted: the agent used more than its ${agent.setup.fuelPerStep} fuel this tick`);
-    } else if (depth > agent.setup.callDepthMax) {
-      this.crash(agent, CrashKind.callDepthExceeded, consumed, `call depth exceeded ${agent.setup.callDepthMax} frames`);
-    } else if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      this.crash(agent, CrashKind.trap, consumed, `V8 stack overflow below the call-depth limit (a nondeterministic fault: frames too large for the worker's stack)`);
-    } else if (grewToMaximum(agent)) {
-      // memory.grow does not trap, it returns -1; an agent (AssemblyScript's allocator among
-      // them) then aborts, which is a trap. One that grew to its maximum and then trapped ran
-      // out of memory. A memory that was at its maximum from the start never counts: any
-      // trap of a fixed-size agent would read as a memory limit.
-      const pages = agent.setup.memoryPagesMax;
-      this.crash(agent, CrashKind.memoryLimit, consumed, `trapped with its memory grown to the declared maximum of ${pages} pages (${pages * 64} KiB): ${(error as Error).message}`);
-    } else {
-      this.crash(agent, CrashKind.trap, consumed, `trap: ${(error as Error).message}`);
-    }
+    const { kind, message } = classifyTrap(agent.exports, error, {
+      callDepthMax: agent.setup.callDepthMax,
+      fuelPerStep: agent.setup.fuelPerStep,
+      memoryPagesMax: agent.setup.memoryPagesMax,
+      initialPages: agent.initialPages,
+    });
+    this.crash(agent, crashKindOfTrap[kind], consumed, message);
     return null;
   }
 
   /** Acts on an ABI return code; returns it, or null after a crash (reported). */
   private outcome(agent: Agent, consumed: number, code: number): number | null {
-    if (code === 0) return 0;
-    if (code === 1) {
+    if (code === AgentStatus.ok) return AgentStatus.ok;
+    if (code === AgentStatus.stop) {
       this.emitWords(Result.stop, agent.setup.agentId, []);
-      return 1;
+      return AgentStatus.stop;
     }
     if (code < 0) this.crash(agent, CrashKind.agentError, consumed, `agent error ${code}`);
     else this.crash(agent, CrashKind.unknownCode, consumed, `unknown return code ${code}; ABI v1 knows 0 (ok), 1 (stop) and negative errors`);
@@ -447,6 +424,6 @@ export class AgentHost {
       this.trapped(agent, consumed, new WebAssembly.RuntimeError('fuel exhausted in host calls'));
       return;
     }
-    if (code !== 0 && this.outcome(agent, consumed, code) === 1) agent.stopRequested = true;
+    if (code !== AgentStatus.ok && this.outcome(agent, consumed, code) === AgentStatus.stop) agent.stopRequested = true;
   }
 }

@@ -10,6 +10,7 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import { SabRing } from '../ring.ts';
 import { AgentHost } from './agent-host.ts';
 import type { AgentSetup } from './protocol.ts';
+import { workerIdleSpinPolls, workerLoadWaitMs } from '../limits.ts';
 
 interface WorkerInit {
   toWorker: SharedArrayBuffer;
@@ -21,8 +22,6 @@ const { toWorker: toWorkerBuffer, fromWorker: fromWorkerBuffer, port } = workerD
 const inbound = SabRing.attach(toWorkerBuffer);
 const outbound = SabRing.attach(fromWorkerBuffer);
 
-/** How long a LOAD waits for its module on the port; it was posted before the ring record. */
-const loadWaitMs = 5_000;
 
 /** Writes one result record, waiting for space if the orchestrator has not drained yet. */
 function write(record: Uint8Array): void {
@@ -38,7 +37,7 @@ function setupFromPort(): AgentSetup | undefined {
   if (message === undefined) {
     // Posted before the ring record, so it is on its way: wait for it, bounded.
     const waitCell = new Int32Array(new SharedArrayBuffer(4));
-    for (let waited = 0; message === undefined && waited < loadWaitMs; waited += 1) {
+    for (let waited = 0; message === undefined && waited < workerLoadWaitMs; waited += 1) {
       Atomics.wait(waitCell, 0, 0, 1);
       message = receiveMessageOnPort(port);
     }
@@ -49,17 +48,10 @@ function setupFromPort(): AgentSetup | undefined {
 const host = new AgentHost({ write, tickDone: () => outbound.flush() }, setupFromPort);
 const handle = (record: Uint8Array): void => host.handle(record);
 
-/**
- * Polls of an empty inbound ring before the worker sleeps. Between two ticks the
- * orchestrator is busy for tens of microseconds; a futex wake-up costs about as much again,
- * so a worker that keeps polling that long starts the next tick at once. Bounded, so an
- * idle pool goes to sleep.
- */
-const idleSpinPolls = 2_000;
 
 for (;;) {
   let handled = inbound.drain(handle);
-  for (let poll = 0; handled === 0 && poll < idleSpinPolls; poll++) handled = inbound.drain(handle);
+  for (let poll = 0; handled === 0 && poll < workerIdleSpinPolls; poll++) handled = inbound.drain(handle);
   if (handled === 0) {
     inbound.waitReadableSync();
     handled = inbound.drain(handle);

@@ -5,6 +5,7 @@
  * is refused rather than ignored, because an ignored field would ride along unsigned.
  */
 import { AdmissionError } from '../errors.ts';
+import { capabilityEntriesMax, capabilityNameCharsMax, manifestNameCharsMax, manifestVersionCharsMax, memoryPagesLimitMax, modelNameCharsMax } from '../limits.ts';
 
 export interface PluginManifest {
   name: string;
@@ -14,32 +15,9 @@ export interface PluginManifest {
   limits: { fuelPerStep: number; memoryPages: number };
 }
 
-/** The only ABI this host speaks (docs/abi.md, "version 1"). */
-export const pluginAbiVersion = 1;
+import { inferTopicName, inferTopicPrefix, pluginAbiVersion } from './abi.ts';
 
-/**
- * Inference topics (ARCHITECTURE.md, "Inference"): a request for model m goes to
- * `infer/<m>`; `infer` takes requests that name their model inside. A WASM agent may
- * publish to `infer/<m>` exactly for each m in its capabilities.models, and never to `infer`.
- */
-export const inferTopicName = 'infer';
-export const inferTopicPrefix = 'infer/';
-
-/** The topic an agent publishes requests for `model` to. */
-export function inferTopicOf(model: string): string {
-  return `${inferTopicPrefix}${model}`;
-}
-
-const nameCharsMax = 64;
-const versionCharsMax = 64;
-const capabilityNameCharsMax = 256;
-/** The inference actor's rule for model names (src/inference/models.ts): an agent can only name a model that rule allows. */
-const modelNameCharsMax = 128;
 const modelNamePattern = /^[A-Za-z0-9._-]{1,128}$/;
-/** Per list (publish, subscribe, models): far above any real agent, small enough to scan. */
-const capabilityEntriesMax = 1024;
-/** 4 GiB of 64 KiB pages: the most a 32-bit memory can address. */
-const memoryPagesLimitMax = 65_536;
 
 const manifestKeys = ['abi', 'capabilities', 'limits', 'name', 'version'] as const;
 const capabilityKeys = ['models', 'publish', 'subscribe'] as const;
@@ -65,12 +43,12 @@ export function parseManifest(value: unknown, source: string): PluginManifest {
   refuseUnknownKeys(top, manifestKeys, '', fail);
 
   const name = top.name;
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.length > nameCharsMax) {
-    fail("field 'name'", `must be 1..${nameCharsMax} letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${describe(name)}`, '"name": "counter"');
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.length > manifestNameCharsMax) {
+    fail("field 'name'", `must be 1..${manifestNameCharsMax} letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${describe(name)}`, '"name": "counter"');
   }
   const version = top.version;
-  if (typeof version !== 'string' || !/^[\x21-\x7e]+$/.test(version) || version.length > versionCharsMax) {
-    fail("field 'version'", `must be 1..${versionCharsMax} printable characters without spaces, got ${describe(version)}`, '"version": "1.0.0"');
+  if (typeof version !== 'string' || !/^[\x21-\x7e]+$/.test(version) || version.length > manifestVersionCharsMax) {
+    fail("field 'version'", `must be 1..${manifestVersionCharsMax} printable characters without spaces, got ${describe(version)}`, '"version": "1.0.0"');
   }
   const abi = top.abi;
   if (typeof abi === 'number' && Number.isInteger(abi) && abi !== pluginAbiVersion) {

@@ -50,6 +50,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, MeteringError } from '../errors.ts';
+import { callDepthMaxDefault, callDepthMaxLimit, capturedStderrCharsMax, expressionNestingMax, meteredModuleCacheEntriesMaxDefault, meteringDiagnosticCharsMax } from '../limits.ts';
+import { depthGlobalExport, fuelGlobalExport } from './abi.ts';
 
 type BinaryenApi = typeof import('binaryen').default;
 type BinaryenModule = InstanceType<BinaryenApi['Module']>;
@@ -116,22 +118,10 @@ interface BinaryenUndeclared {
 
 type Binaryen = Omit<BinaryenApi, keyof BinaryenUndeclared> & BinaryenUndeclared;
 
-/** Exported mutable i64: fuel left. The host sets it before calling in; below 0 means trapped. */
-export const fuelGlobalExport = 'lockstep_fuel';
-/** Exported mutable i32: current call depth. The host sets it to 0 before calling in. */
-export const depthGlobalExport = 'lockstep_depth';
+// The globals the pass adds (src/wasm/abi.ts): `lockstep_fuel`, an exported mutable i64 of
+// fuel left (the host sets it before calling in; below 0 means trapped), and
+// `lockstep_depth`, an exported mutable i32 of the current call depth (the host sets it to 0).
 
-/**
- * V8 overflows its own stack at 14k-28k small frames depending on the tier (NOTES-DEPS), and
- * far sooner for large frames: Liftoff spills every local, so a frame costs roughly 8-16
- * bytes per local plus the operand stack. 1,000 frames leaves ~1 KB per frame of the ~1 MB
- * stack even at the low end, which covers compiled agents (AssemblyScript and C keep big data
- * on a shadow stack in linear memory) with a wide margin, while any real recursion an agent
- * needs (tree walks, parsers) stays far below it.
- */
-export const callDepthMaxDefault = 1_000;
-/** Beyond this even small frames risk V8's own overflow, which is not deterministic. */
-export const callDepthMaxLimit = 10_000;
 
 /**
  * A grown page is zeroed lazily by the OS, so it costs far less than filling 64 KiB; memory
@@ -147,12 +137,6 @@ export const binaryenVersionPinned = '132.0.0';
 /** Bump when the inserted code or the cost model changes: it keys cached metered modules. */
 export const meteringFormatVersion = 1;
 
-/** Deeper IR than this is refused rather than risking a JS stack overflow in the walker. */
-const expressionNestingMax = 3_000;
-/** Enough stderr to say what binaryen objected to; its aborts can print megabytes. */
-const diagnosticCharsMax = 2_000;
-/** What is kept while capturing binaryen's stderr, so a huge dump cannot balloon memory. */
-const capturedStderrCharsMax = 64 * 1024;
 
 export interface MeterOptions {
   /** Deepest call nesting allowed, in frames; the (callDepthMax + 1)-th nested call traps. */
@@ -282,7 +266,7 @@ function withoutFlushLines(stderr: string): string {
 
 function excerpt(text: string): string {
   const trimmed = text.trim().replace(/\s+/g, ' ');
-  return trimmed.length <= diagnosticCharsMax ? trimmed : `${trimmed.slice(0, diagnosticCharsMax)}... (${trimmed.length} chars)`;
+  return trimmed.length <= meteringDiagnosticCharsMax ? trimmed : `${trimmed.slice(0, meteringDiagnosticCharsMax)}... (${trimmed.length} chars)`;
 }
 
 /** binaryen throws C++ exceptions as opaque objects; this recovers their message. */
@@ -931,8 +915,6 @@ export interface MeteredModuleCacheOptions {
   entriesMax?: number;
 }
 
-/** A process meters a handful of agent kinds; 64 leaves room for versions side by side. */
-export const meteredModuleCacheEntriesMaxDefault = 64;
 
 /** Counters that say where answers came from, so tests can tell a hit from a rewrite. */
 export interface MeteredModuleCacheStats {
@@ -1046,61 +1028,4 @@ async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
     await rm(temporary, { force: true });
     throw error;
   }
-}
-
-// Trap classification
-
-export type TrapKind = 'fuel_exhausted' | 'call_depth_exceeded' | 'memory_limit' | 'trap';
-
-function globalValue(instanceExports: Readonly<Record<string, unknown>>, name: string): unknown {
-  const global = instanceExports[name];
-  return global instanceof WebAssembly.Global ? (global.value as unknown) : undefined;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-/**
- * Says why a call into a metered instance failed, from the instance's globals first: the
- * inserted checks trap the moment fuel goes below zero or depth above the limit, so either
- * condition seen after a failure is the reason (the host resets both before every call). Then
- * from the error: V8's RangeErrors about memory are the memory limit; a V8 stack overflow
- * should not happen under the depth limit and is reported as a plain trap that says so.
- * Anything else (an `unreachable` the agent wrote, an out-of-bounds access, a host import
- * that threw) is 'trap' with the error's own text.
- */
-export function classifyTrap(
-  // Not WebAssembly.Exports: the public declarations stay free of the WebAssembly namespace.
-  instanceExports: Readonly<Record<string, unknown>>,
-  error: unknown,
-  callDepthMax: number,
-): { kind: TrapKind; message: string } {
-  const fuel = globalValue(instanceExports, fuelGlobalExport);
-  if (typeof fuel === 'bigint' && fuel < 0n) {
-    return {
-      kind: 'fuel_exhausted',
-      message: 'fuel exhausted: the agent ran past its fuel budget; do less work per call or raise limits.fuelPerStep in its manifest',
-    };
-  }
-  const depth = globalValue(instanceExports, depthGlobalExport);
-  if (typeof depth === 'number' && depth > callDepthMax) {
-    return {
-      kind: 'call_depth_exceeded',
-      message: `call depth exceeded: more than ${callDepthMax} nested calls (unbounded recursion?)`,
-    };
-  }
-  if (error instanceof RangeError && /call stack/i.test(error.message)) {
-    return {
-      kind: 'trap',
-      message:
-        `V8 stack overflow below the call-depth limit of ${callDepthMax} frames (${errorText(error)}): ` +
-        'the agent\'s frames are unusually large; lower callDepthMax or use fewer locals per function',
-    };
-  }
-  if (error instanceof RangeError && /memory/i.test(error.message)) {
-    return { kind: 'memory_limit', message: `memory limit: ${errorText(error)}` };
-  }
-  return { kind: 'trap', message: `trap: ${errorText(error)}` };
 }

@@ -19,17 +19,11 @@ import { Op, type AgentSetup } from './protocol.ts';
 import type { AgentTickOutput, PoolCommand } from './records.ts';
 import type { LaneWork, PoolTransport, WorkerFault } from './transport.ts';
 import { WorkerTransport } from './worker-transport.ts';
+import { watchdogMsDefault, watchdogMsMax, workerRingBytesDefault, workersMax } from '../limits.ts';
 
 export type { AgentTickOutput } from './records.ts';
 export type { WorkerFault } from './transport.ts';
 
-/** 1 MiB per direction: a tick's commands for a few hundred agents fit without waiting. */
-export const workerRingBytesDefault = 1 << 20;
-/** Last resort for a worker that stops answering (an unmetered loop would be a lockstep bug). */
-export const watchdogMsDefault = 10_000;
-/** setTimeout holds at most 2^31-1 ms (and turns more into 1 ms): leave room for the start-up allowance. */
-const watchdogMsMax = 2 ** 31 - 1 - 60_000;
-export const workersMax = 64;
 
 export interface WasmPoolOptions {
   /** Worker threads, 1..64; 0 runs every agent on the orchestrator's thread (in-thread transport). */

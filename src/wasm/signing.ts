@@ -15,6 +15,7 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 
 import { basename, dirname, extname, join } from 'node:path';
 import { AdmissionError, ConfigError } from '../errors.ts';
 import { canonicalManifestJson, parseManifest, type PluginManifest } from './manifest.ts';
+import { manifestFileBytesMax, moduleFileBytesMax, signatureFileBytesMax } from '../limits.ts';
 
 export interface PluginSignature {
   algorithm: 'ed25519';
@@ -28,10 +29,6 @@ const signatureDomain = 'lockstep-plugin-v1\n';
 const keyIdHexChars = 16;
 const ed25519PublicKeyBytes = 32;
 const ed25519SignatureBytes = 64;
-/** Sanity cap on what the loader reads into memory; admission applies the real, smaller limit. */
-const moduleFileBytesMax = 64 * 1024 * 1024;
-const manifestFileBytesMax = 64 * 1024;
-const signatureFileBytesMax = 4 * 1024;
 
 /**
  * Takes nothing. Returns a fresh Ed25519 key pair as PEM (SPKI public, PKCS#8 private) and its

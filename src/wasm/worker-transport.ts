@@ -19,23 +19,9 @@ import { startWorker } from '../workers.ts';
 import type { AgentSetup } from './protocol.ts';
 import { CommandEncoder, decodeResult, type AgentTickOutput, type PoolCommand } from './records.ts';
 import type { LaneWork, PoolTransport, WorkerFault } from './transport.ts';
+import { workerChunkRecords, workerResultSpinPollsNoSpareCore, workerResultSpinPollsSpareCore, workerResultWaitSliceMs, workerStackMb, workerStartupMs } from '../limits.ts';
 
-/** Worker stack: 1,000 frames of up to ~30 KiB each. */
-const workerStackMb = 32;
-/** Allowance for a new worker's first tick (thread start, tsx, module instantiation). */
-const workerStartupMs = 30_000;
-/** Longest single asynchronous wait before polling every worker again. */
-const waitSliceMs = 1;
-/**
- * Rounds of polling the workers before waiting asynchronously. With a core to spare, a
- * long poll (tens of microseconds) beats an Atomics.waitAsync wake-up through the event
- * loop; when the busy workers already fill every core, polling only takes CPU from them.
- */
-const resultSpinPollsSpareCore = 2_000;
-const resultSpinPollsNoSpareCore = 50;
 const cores = availableParallelism();
-/** Commands written per worker per round: small enough that workers start while the rest is encoded. */
-const chunkRecords = 128;
 
 export interface WorkerTransportOptions {
   workers: number;
@@ -158,7 +144,7 @@ export class WorkerTransport implements PoolTransport {
   async runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>): Promise<WorkerFault[]> {
     const faults: WorkerFault[] = [];
     const runs: WorkerRun[] = work.map((lane) => ({ worker: this.pool[lane.lane]!, commands: lane.commands, agents: lane.agents, next: -1, pendingBytes: 0, done: false }));
-    const spinPolls = runs.length < cores ? resultSpinPollsSpareCore : resultSpinPollsNoSpareCore;
+    const spinPolls = runs.length < cores ? workerResultSpinPollsSpareCore : workerResultSpinPollsNoSpareCore;
     const watchdogMs = this.options.watchdogMs;
     let watchdogFired = false;
     // A worker's first tick includes its own start-up, which the watchdog must not count.
@@ -228,7 +214,7 @@ export class WorkerTransport implements PoolTransport {
         // bounded, then poll all of them again. One waiter at a time: a waiter left pending
         // would make every flush on the other side pay for a notify.
         const first = runs.find((run) => !run.done)!;
-        await Promise.race([first.worker.fromWorker.waitReadable(waitSliceMs), first.worker.exited]);
+        await Promise.race([first.worker.fromWorker.waitReadable(workerResultWaitSliceMs), first.worker.exited]);
       }
     } finally {
       clearTimeout(watchdog);
@@ -238,11 +224,11 @@ export class WorkerTransport implements PoolTransport {
     return faults;
   }
 
-  /** Writes up to `chunkRecords` more commands of `run` (as many as fit), then publishes them. */
+  /** Writes up to `workerChunkRecords` more commands of `run` (as many as fit), then publishes them. */
   private writeChunk(run: WorkerRun, tick: number): void {
     if (run.next > run.commands.length) return;
     const ring = run.worker.toWorker;
-    const last = Math.min(run.commands.length, run.next + chunkRecords);
+    const last = Math.min(run.commands.length, run.next + workerChunkRecords);
     run.pendingBytes = 0;
     while (run.next <= last) {
       const record = this.encoder.encode(run.commands, run.next, tick);
