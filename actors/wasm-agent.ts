@@ -21,6 +21,7 @@ import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../s
 import { type PluginManifest } from '../src/wasm/manifest.ts';
 import { callDepthMaxDefault, workerRingBytesDefault } from '../src/limits.ts';
 import { MeteredModuleCache } from '../src/wasm/metering.ts';
+import { MailboxSlabs } from '../src/slabs.ts';
 import { WasmPool, type AgentTickOutput, type WorkerFault } from '../src/wasm/pool.ts';
 import { crashKindName, type CompiledModule } from '../src/wasm/protocol.ts';
 import { checkKeys } from '../src/options.ts';
@@ -178,6 +179,10 @@ export function assertTrusted(definition: WasmAgentDefinition, trust: AgentTrust
 export class WasmAgentActor extends ActorCell {
   readonly kind = 'wasm' as const;
   readonly hasStep = true;
+  /** Its mail is read from shared mailbox slabs: the kernel places what is published to its topics there. */
+  readonly readsSharedMailbox = true;
+  /** Its publishes refused at the last barrier that applied its output: what `backpressure()` returns at its next activation. */
+  private refused = 0;
   /** Messages handed to the worker this tick, to account for them if the agent crashes. */
   private inFlight: Envelope[] = [];
 
@@ -200,15 +205,18 @@ export class WasmAgentActor extends ActorCell {
 
   start(): void {
     this.lifecycle.send('INIT');
-    this.host.pool().init(this.self);
+    const pool = this.host.pool();
+    pool.agentTick(this.self, this.kernel.seqOf(this.self), this.refused);
+    pool.init(this.self);
   }
 
   activate(batch: readonly Envelope[]): number {
     const pool = this.host.pool();
     this.inFlight = batch.slice();
     this.host.activated(this.self);
+    pool.agentTick(this.self, this.kernel.seqOf(this.self), this.refused);
     for (const envelope of batch) pool.deliver(this.self, envelope);
-    pool.step(this.self);
+    pool.step(this.self, this.kernel.tick);
     // Handed to the worker; a crash reported at the barrier drops what it did not reach.
     return batch.length;
   }
@@ -275,7 +283,12 @@ export class WasmAgentActor extends ActorCell {
         const { topic, reason } = describeRefusal(kernel, this.name, refusal.topic, refusal.name);
         kernel.recordRefusal(this.self, topic, reason);
       }
-      for (const publish of output.publishes) kernel.publishAs(this.self, publish.topic, publish.payload, publish.priority);
+      let refused = 0;
+      for (const publish of output.publishes) {
+        const { slab, at, topic, priority, length, seq, hashHi, hashLo } = publish;
+        if (!kernel.publishPlaced(this.self, topic, priority, slab, at, length, seq, hashHi, hashLo).ok) refused++;
+      }
+      this.refused = refused;
       if (output.crash !== null) {
         this.crash(`${crashKindName[output.crash.kind]}: ${output.crash.reason}`, output.crash.consumed);
         return;
@@ -344,19 +357,27 @@ export class WasmHost implements Executor {
   /** Agents handed messages or a step this tick: each hears back at the barrier. */
   private activatedThisTick: number[] = [];
 
+  /** The shared mailboxes of this runtime's agents (src/slabs.ts). */
+  private readonly slabs = new MailboxSlabs();
+
   constructor(
     private readonly kernel: Kernel,
     private readonly options: WasmHostOptions,
-  ) {}
+  ) {
+    kernel.useSharedMailboxes(this.slabs);
+  }
 
   /** The pool, started on first use (a system without WASM agents starts no threads). */
   pool(): WasmPool {
-    this.pool_ ??= new WasmPool({
-      workers: this.options.workers,
-      watchdogMs: this.options.watchdogMs,
-      spareWorkers: this.options.spareWorkers,
-      ringCapacityBytes: this.options.ringCapacityBytes ?? ringBytesFor(this.options.payloadBytesMax),
-    });
+    this.pool_ ??= new WasmPool(
+      {
+        workers: this.options.workers,
+        watchdogMs: this.options.watchdogMs,
+        spareWorkers: this.options.spareWorkers,
+        ringCapacityBytes: this.options.ringCapacityBytes ?? ringBytesFor(this.options.payloadBytesMax),
+      },
+      this.slabs,
+    );
     return this.pool_;
   }
 
@@ -390,6 +411,7 @@ export class WasmHost implements Executor {
       incarnation: agent.incarnation,
       payloadBytesMax: this.options.payloadBytesMax,
       memoryPagesMax: definition.memoryPagesMax,
+      abi: definition.manifest.abi,
       publishTopics,
       topicIds: names.map((name) => [name, kernel.declareTopic(name)]),
     });

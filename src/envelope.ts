@@ -1,4 +1,5 @@
 import { jsonDecode, utf8Decode } from './codec.ts';
+import type { Slab } from './slabs.ts';
 
 /** A topic interned to an id. The hot path carries ids; names are for people and the log. */
 export interface Topic {
@@ -14,8 +15,17 @@ export interface Topic {
  *
  * `hashHi`/`hashLo` are computed once when the envelope is published and folded into every
  * digest that covers it (delivered, received, sent), so no digest re-reads the payload.
+ *
+ * An envelope a WASM agent may receive lives in a shared mailbox slab (src/slabs.ts):
+ * `slab` and `slabAt` say where, and its bytes there are what a worker copies into the
+ * agent. Its `payload` is then first a view into the slab; the first read of `payload`
+ * swaps in a copy of its own, so an actor that keeps a payload keeps a few bytes, never a
+ * whole slab alive.
  */
 export class Envelope {
+  private payloadBytes: Uint8Array;
+  private inSlab: boolean;
+
   constructor(
     readonly topicInfo: Topic,
     readonly sender: number,
@@ -23,10 +33,31 @@ export class Envelope {
     /** The tick the envelope was published in (delivered in the next one). */
     readonly tick: number,
     readonly priority: number,
-    readonly payload: Uint8Array,
+    payload: Uint8Array,
     readonly hashHi: number,
     readonly hashLo: number,
-  ) {}
+    /** The shared mailbox slab the envelope lives in, or null. */
+    readonly slab: Slab | null = null,
+    /** Where in `slab` its Envelope FlatBuffer starts. */
+    readonly slabAt = 0,
+  ) {
+    this.payloadBytes = payload;
+    this.inSlab = slab !== null;
+  }
+
+  /** The payload bytes. */
+  get payload(): Uint8Array {
+    if (this.inSlab) {
+      this.payloadBytes = this.payloadBytes.slice();
+      this.inSlab = false;
+    }
+    return this.payloadBytes;
+  }
+
+  /** Payload length in bytes (no copy). */
+  get payloadLength(): number {
+    return this.payloadBytes.length;
+  }
 
   get topic(): number {
     return this.topicInfo.id;

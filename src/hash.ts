@@ -29,6 +29,23 @@ export function hashEnvelope(
   payload: Uint8Array,
   out: Uint32Array,
 ): void {
+  hashEnvelopeRange(topic, sender, seq, priority, payload, 0, payload.length, out);
+}
+
+/**
+ * `hashEnvelope` of the payload `bytes[start, start + length)`, without a view of it: the
+ * agent host hashes a payload where it lies in the agent's memory. Same digest.
+ */
+export function hashEnvelopeRange(
+  topic: number,
+  sender: number,
+  seq: number,
+  priority: number,
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+  out: Uint32Array,
+): void {
   let hi = laneHiOffset ^ topic;
   let lo = laneLoOffset ^ sender;
   hi = Math.imul(hi ^ sender, fnvPrime);
@@ -37,10 +54,10 @@ export function hashEnvelope(
   const seqHigh = Math.floor(seq / 0x1_0000_0000);
   hi = Math.imul(hi ^ (seq >>> 0), fnvPrime);
   lo = Math.imul(lo ^ seqHigh ^ (priority << 24), fnvPrime);
-  hi = Math.imul(hi ^ priority ^ (payload.length << 8), fnvPrime);
-  lo = Math.imul(lo ^ payload.length, fnvPrime);
-  for (let i = 0; i < payload.length; i++) {
-    const b = payload[i]!;
+  hi = Math.imul(hi ^ priority ^ (length << 8), fnvPrime);
+  lo = Math.imul(lo ^ length, fnvPrime);
+  for (let i = 0; i < length; i++) {
+    const b = bytes[start + i]!;
     hi = Math.imul(hi ^ b, fnvPrime);
     lo = Math.imul(lo ^ (b + i), 0x9e3779b1);
   }

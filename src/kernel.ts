@@ -22,6 +22,8 @@
 import { Envelope, type Topic } from './envelope.ts';
 import { ActorContractError, ArgumentError, ConfigError, MailboxFullError, PayloadTooLargeError, TickInProgressError, UnknownTopicError, describeValue } from './errors.ts';
 import { digestSeedHi, digestSeedLo, foldLane, hashEnvelope } from './hash.ts';
+import { envelopeHeaderBytes, envelopeSlotBytes, writeEnvelopeHeader, writeEnvelopeSeq } from './envelope-layout.ts';
+import type { MailboxSlabs, Slab } from './slabs.ts';
 import {
   ACTOR_DIGEST_STRIDE,
   type DropRecord,
@@ -57,6 +59,11 @@ export interface KernelActor {
   readonly lifecycleState: string;
   /** Set for an actor that takes no messages (a supervisor): why; what reaches it is dropped with it. */
   readonly refusesMail?: string;
+  /**
+   * True for an actor whose executor reads its mail from shared mailbox slabs (a WASM
+   * agent): what is published to its topics is placed there (src/slabs.ts).
+   */
+  readonly readsSharedMailbox?: boolean;
   /** Runs init. Must not throw: a failing init is a crash the actor records itself. */
   start(): void;
   /**
@@ -165,6 +172,8 @@ class Bucket {
 class TopicState implements Topic {
   /** Subscribed actor ids, ascending: fan-out order is part of the deterministic contract. */
   readonly subscribers: number[] = [];
+  /** Subscribers that read shared mailboxes: while any, envelopes are placed in a slab. */
+  sharedReaders = 0;
   private readonly buckets: (Bucket | undefined)[] = [];
 
   constructor(
@@ -253,6 +262,8 @@ export class Kernel {
   private inTick = false;
   /** Set while publishing a payload the kernel already owns (see publishAs). */
   private payloadOwned = false;
+  /** Where envelopes for shared-mailbox readers go (the WASM host lends it); null without any. */
+  private slabs: MailboxSlabs | null = null;
   /** Work ticks wait for, settled in this order (the WASM host, then the inference actor). */
   private readonly executors: Executor[] = [];
   private readonly controlChannels: ({ targetsActor: boolean; handle: ControlHandler } | undefined)[] = [];
@@ -373,6 +384,7 @@ export class Kernel {
     if (subscribers[at - 1] === actorId) return;
     subscribers.splice(at, 0, actorId);
     slot.subscriptions.push(topicId);
+    if (slot.actor.readsSharedMailbox === true) topic.sharedReaders++;
   }
 
   private rebuildRunOrder(): void {
@@ -466,28 +478,39 @@ export class Kernel {
           'receive, step and init are synchronous: bring asynchronous results in with runtime.inject',
       );
     }
+    const topic = this.checkPublish(slot, topicId, payload.length, priority);
+    const full = this.fullSubscriber(topic);
+    if (full !== null) return this.refuse(slot, full, topic, 'refused: mailbox full, sender told');
+    // A copy, so a sender that reuses its buffer cannot change a message in flight.
+    const envelope = this.envelopeOf(topic, slot.id, ++slot.seq, priority, payload, !this.payloadOwned);
+    this.accept(slot, topic, envelope);
+    return publishAccepted;
+  }
+
+  /** The topic of a publish by `slot`, checked. Throws UnknownTopicError, PayloadTooLargeError, ConfigError. */
+  private checkPublish(slot: Slot, topicId: number, length: number, priority: number): TopicState {
     const topic = this.topics[topicId];
     if (topic === undefined) throw new UnknownTopicError(`#${topicId}`, 'no topic has this id; use ctx.topic(name)');
-    if (payload.length > this.config.payloadBytesMax) {
-      throw new PayloadTooLargeError(payload.length, this.config.payloadBytesMax, `actor '${slot.actor.name}' publishing to '${topic.name}'`);
+    if (length > this.config.payloadBytesMax) {
+      throw new PayloadTooLargeError(length, this.config.payloadBytesMax, `actor '${slot.actor.name}' publishing to '${topic.name}'`);
     }
     if (!(priority >= 0 && priority <= priorityMax && (priority | 0) === priority)) {
       throw new ConfigError(`actor '${slot.actor.name}': message priority must be an integer in 0..255, got ${priority}`);
     }
-    const full = this.fullSubscriber(topic);
-    if (full !== null) {
-      slot.blockedOn = full.id;
-      slot.refusedTotal++;
-      this.counters.refused++;
-      this.recordDrop({ actor: full.id, topic: topic.id, sender: slot.id, seq: 0, reason: 'refused: mailbox full, sender told' });
-      return { ok: false, reason: 'mailbox_full', actor: full.actor.name, capacity: full.capacity };
-    }
-    // A copy, so a sender that reuses its buffer cannot change a message in flight.
-    const bytes = this.payloadOwned ? payload : payload.slice();
-    const seq = ++slot.seq;
-    const hash = this.hashScratch;
-    hashEnvelope(topic.id, slot.id, seq, priority, bytes, hash);
-    const envelope = new Envelope(topic, slot.id, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!);
+    return topic;
+  }
+
+  /** Refuses a publish of `slot` because `full`'s mailbox is full: the sender waits for room. */
+  private refuse(slot: Slot, full: Slot, topic: TopicState, reason: string): PublishResult {
+    slot.blockedOn = full.id;
+    slot.refusedTotal++;
+    this.counters.refused++;
+    this.recordDrop({ actor: full.id, topic: topic.id, sender: slot.id, seq: 0, reason });
+    return { ok: false, reason: 'mailbox_full', actor: full.actor.name, capacity: full.capacity };
+  }
+
+  /** Counts an accepted publish in the sender's digests and queues it for the next tick. */
+  private accept(slot: Slot, topic: TopicState, envelope: Envelope): void {
     this.touch(slot);
     slot.sent++;
     slot.sentTotal++;
@@ -495,7 +518,28 @@ export class Kernel {
     slot.sentLo = foldLane(slot.sentLo, envelope.hashLo);
     this.counters.published++;
     this.enqueue(topic, envelope);
-    return publishAccepted;
+  }
+
+  /**
+   * A new envelope with `payload` (copied when `copy`), hashed. On a topic a shared-mailbox
+   * reader subscribes to, it is placed in a slab: the one copy, where the workers read it.
+   */
+  private envelopeOf(topic: TopicState, sender: number, seq: number, priority: number, payload: Uint8Array, copy: boolean): Envelope {
+    const hash = this.hashScratch;
+    const slabs = this.slabs;
+    if (topic.sharedReaders > 0 && slabs !== null) {
+      const length = payload.length;
+      const at = slabs.allocate(envelopeSlotBytes(length));
+      const slab = slabs.lastSlab!;
+      writeEnvelopeHeader(slab.view, at, topic.id, sender, seq, this.tickNow, priority, length);
+      const bytes = slab.bytes.subarray(at + envelopeHeaderBytes, at + envelopeHeaderBytes + length);
+      bytes.set(payload);
+      hashEnvelope(topic.id, sender, seq, priority, bytes, hash);
+      return new Envelope(topic, sender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!, slab, at);
+    }
+    const bytes = copy ? payload.slice() : payload;
+    hashEnvelope(topic.id, sender, seq, priority, bytes, hash);
+    return new Envelope(topic, sender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!);
   }
 
   /**
@@ -520,12 +564,12 @@ export class Kernel {
     }
     const full = this.fullSubscriber(topic);
     if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);
-    const bytes = payload.slice();
     const seq = ++this.externalSeq;
-    const hash = this.hashScratch;
-    hashEnvelope(topic.id, externalSender, seq, priority, bytes, hash);
-    this.enqueue(topic, new Envelope(topic, externalSender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!));
-    this.pendingInjected.push({ topic: topic.id, seq, priority, payload: bytes });
+    const envelope = this.envelopeOf(topic, externalSender, seq, priority, payload, true);
+    this.enqueue(topic, envelope);
+    // A slab's payload bytes are written once and only read after: the log takes them there.
+    const logged = envelope.slab === null ? envelope.payload : envelope.slab.bytes.subarray(envelope.slabAt + envelopeHeaderBytes, envelope.slabAt + envelopeHeaderBytes + payload.length);
+    this.pendingInjected.push({ topic: topic.id, seq, priority, payload: logged });
     if (topic.id !== controlTopicId) this.counters.injected++;
   }
 
@@ -943,6 +987,14 @@ export class Kernel {
   // ── for executors ─────────────────────────────────────────────────────────────────
 
   /**
+   * Lends the kernel the slabs that envelopes for shared-mailbox readers are placed in (the
+   * WASM host does, before any WASM agent subscribes).
+   */
+  useSharedMailboxes(slabs: MailboxSlabs): void {
+    this.slabs = slabs;
+  }
+
+  /**
    * Publishes as `actorId` (results applied at the barrier); same rules as `publish`.
    * `payload` must be a copy the kernel may keep (it is not copied again).
    */
@@ -958,6 +1010,50 @@ export class Kernel {
       this.current = previous;
       this.payloadOwned = false;
     }
+  }
+
+  /**
+   * Publishes as `actorId` an envelope already placed in a slab (what a WASM agent published,
+   * decoded at the barrier): its bytes at `slab[at]` hold everything but the sequence
+   * number, which the worker guessed as `guessedSeq` and hashed with (`hashHi`, `hashLo`).
+   * Same rules as `publish`; a refused publish says the agent reads it with backpressure().
+   * When the guess is right (no earlier publish of the agent was refused this tick) the hash
+   * is used as it is: a payload is hashed once. Throws as `publish`.
+   */
+  publishPlaced(
+    actorId: number,
+    topicId: number,
+    priority: number,
+    slab: Slab,
+    at: number,
+    length: number,
+    guessedSeq: number,
+    hashHi: number,
+    hashLo: number,
+  ): PublishResult {
+    const slot = this.slots[actorId];
+    if (slot === undefined) throw new Error(`assertion failed: no actor ${actorId}`);
+    const topic = this.checkPublish(slot, topicId, length, priority);
+    const full = this.fullSubscriber(topic);
+    if (full !== null) return this.refuse(slot, full, topic, 'refused: mailbox full, the agent reads the count with backpressure() at its next activation');
+    const seq = ++slot.seq;
+    const bytes = slab.bytes.subarray(at + envelopeHeaderBytes, at + envelopeHeaderBytes + length);
+    let hi = hashHi;
+    let lo = hashLo;
+    if (seq !== guessedSeq) {
+      writeEnvelopeSeq(slab.view, at, seq);
+      const hash = this.hashScratch;
+      hashEnvelope(topic.id, slot.id, seq, priority, bytes, hash);
+      hi = hash[0]!;
+      lo = hash[1]!;
+    }
+    this.accept(slot, topic, new Envelope(topic, slot.id, seq, this.tickNow, priority, bytes, hi, lo, slab, at));
+    return publishAccepted;
+  }
+
+  /** The sequence number of `actorId`'s last accepted publish (its next is this + 1). */
+  seqOf(actorId: number): number {
+    return this.slots[actorId]?.seq ?? 0;
   }
 
   /** Records messages handed to an actor that it never processed (it crashed first). */

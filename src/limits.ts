@@ -47,6 +47,14 @@ export const ringReadableSpinPollsMax = 1024;
  */
 export const ringWritableSpinPollsMax = 0;
 
+// ── shared mailboxes (src/slabs.ts) ──────────────────────────────────────────────────
+
+/**
+ * 1 MiB per slab: ~13,000 small envelopes, so a slab serves many ticks of traffic before
+ * the next is made; an envelope larger than half a slab gets a slab of its own.
+ */
+export const mailboxSlabBytes = 1 << 20;
+
 // ── the replay log (src/log/) ───────────────────────────────────────────────────────
 
 /**

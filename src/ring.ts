@@ -271,6 +271,51 @@ export class SabRing {
     return true;
   }
 
+  /**
+   * `tryWrite` of one record made of two byte ranges, `first[firstStart, +firstLength)`
+   * then `second[secondStart, +secondLength)`, copied straight into the ring: a header built
+   * in a scratch buffer and a body that lives elsewhere (an agent's memory) need no
+   * intermediate copy. Same results and errors as `tryWrite`.
+   */
+  tryWriteParts(first: Uint8Array, firstStart: number, firstLength: number, second: Uint8Array, secondStart: number, secondLength: number): boolean {
+    const len = firstLength + secondLength;
+    if (len > this.recordBytesMax) throw new RecordTooLargeError(len, this.recordBytesMax);
+    if (this.stagedBytes === 0) {
+      this.headLocal = Atomics.load(this.control, headWord) >>> 0;
+      this.tailCached = Atomics.load(this.control, tailWord) >>> 0;
+    }
+    const footprint = footprintBytes(len);
+    if (((this.headLocal - this.tailCached) >>> 0) + footprint > this.capacityBytes) {
+      this.tailCached = Atomics.load(this.control, tailWord) >>> 0;
+      if (((this.headLocal - this.tailCached) >>> 0) + footprint > this.capacityBytes) return false;
+    }
+    const position = this.headLocal & this.mask;
+    this.dataView.setUint32(position, len, true);
+    const bodyPosition = (position + recordHeaderBytes) & this.mask;
+    this.copyIn(first, firstStart, firstLength, bodyPosition);
+    this.copyIn(second, secondStart, secondLength, (bodyPosition + firstLength) & this.mask);
+    this.headLocal = (this.headLocal + footprint) >>> 0;
+    this.stagedBytes += footprint;
+    return true;
+  }
+
+  /** Copies `length` bytes of `source` from `start` into the data area at `position`, wrapping at its end. */
+  private copyIn(source: Uint8Array, start: number, length: number, position: number): void {
+    const data = this.data;
+    const firstPartBytes = this.capacityBytes - position;
+    // Small copies byte by byte: a subarray costs more than the copy for a few dozen bytes.
+    if (length <= 64 && length <= firstPartBytes) {
+      for (let i = 0; i < length; i++) data[position + i] = source[start + i]!;
+      return;
+    }
+    if (length <= firstPartBytes) {
+      data.set(source.subarray(start, start + length), position);
+    } else {
+      data.set(source.subarray(start, start + firstPartBytes), position);
+      data.set(source.subarray(start + firstPartBytes, start + length), 0);
+    }
+  }
+
   /** `tryWrite` then `flush`: for a producer that does not batch. */
   write(bytes: Uint8Array): boolean {
     if (!this.tryWrite(bytes)) return false;

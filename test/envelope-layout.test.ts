@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import * as flatbuffers from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
 import { Envelope } from '../schemas/generated/lockstep/envelope.ts';
-import { EnvelopeAt, envelopeBytes, envelopeSlotBytes, readEnvelopeHeader, writeEnvelopeHeader, writeEnvelopeSeq } from '../src/wasm/envelope-layout.ts';
+import { EnvelopeAt, envelopeBytes, envelopeSlotBytes, readEnvelopeHeader, writeEnvelopeHeader, writeEnvelopeSeq } from '../src/envelope-layout.ts';
 
 function write(fields: { topic: number; sender: number; seq: number; tick: number; priority: number; payload: Uint8Array }, at = 0): Uint8Array {
   const bytes = new Uint8Array(at + envelopeBytes(fields.payload.length)).fill(0xee);

@@ -18,11 +18,14 @@
 import { Random } from '../prng.ts';
 import { AgentStatus, PublishStatus, depthGlobalExport, fuelGlobalExport, inferTopicName, inferTopicPrefix, initializeExport } from './abi.ts';
 import { classifyTrap, type TrapKind } from './traps.ts';
+import { EnvelopeAt, envelopeHeaderBytes, writeEnvelopeHeader } from '../envelope-layout.ts';
+import { hashEnvelopeRange } from '../hash.ts';
 import {
   CrashKind,
   Op,
   Result,
-  messageHeaderBytes,
+  messageHeaderBytesV1,
+  publishHeadBytes,
   readU32,
   writeU32,
   type AgentSetup,
@@ -37,9 +40,21 @@ export interface AgentHostOutput {
    * during the call: copy what you keep (a ring's `tryWrite` does).
    */
   write(record: Uint8Array): void;
+  /**
+   * Takes one result record made of two parts: `head[headStart, +headLength)` (the host's
+   * scratch) then `body[bodyStart, +bodyLength)` (a payload in an agent's memory), both
+   * valid ONLY during the call. A PUBLISH comes this way, so its payload is copied once.
+   */
+  writeParts(head: Uint8Array, headStart: number, headLength: number, body: Uint8Array, bodyStart: number, bodyLength: number): void;
   /** The tick's results are all written (just after its TICK_DONE): publish them now. */
   tickDone(): void;
 }
+
+/**
+ * The bytes of shared mailbox slab `id` (src/slabs.ts), which a DELIVER names. Called when a
+ * DELIVER names it; undefined when no such slab was shared (a host bug: the agent crashes).
+ */
+export type SlabSource = (id: number) => Uint8Array | undefined;
 
 /**
  * The setup posted for the LOAD of `agentId` with `token`, or undefined when none came (the
@@ -71,6 +86,10 @@ class Agent {
   /** Messages handed over in the current tick (for the crash report). */
   consumed = 0;
   consumedTick = -1;
+  /** The seq the kernel gives this agent's next accepted publish, as far as the host knows (AGENT_TICK). */
+  nextSeq = 1;
+  /** What `backpressure()` returns: publishes refused at the barrier of its last scheduled tick (AGENT_TICK). */
+  backpressure = 0;
   readonly random: Random;
   readonly publishAllowed: Set<number>;
   readonly topicIds: Map<string, number>;
@@ -160,11 +179,17 @@ const crashKindOfTrap: Record<TrapKind, CrashKindCode> = {
 export class AgentHost {
   private readonly agents = new Map<number, Agent>();
   private scratch = new Uint8Array(4096);
+  private readonly publishHead = new Uint8Array(publishHeadBytes + envelopeHeaderBytes);
+  private readonly publishHeadView = new DataView(this.publishHead.buffer);
+  private readonly hash = new Uint32Array(2);
   private currentTick = 0;
 
   constructor(
     private readonly output: AgentHostOutput,
     private readonly setupOf: AgentSetupSource,
+    private readonly slabOf: SlabSource,
+    /** Called at every TICK_BEGIN, before the tick's commands (the worker applies slab releases there). */
+    private readonly tickBegins: () => void = () => {},
   ) {}
 
   /**
@@ -177,6 +202,7 @@ export class AgentHost {
     const agentId = readU32(record, 4);
     if (op === Op.tickBegin) {
       this.currentTick = readU32(record, 8);
+      this.tickBegins();
       return;
     }
     if (op === Op.tickEnd) {
@@ -192,6 +218,11 @@ export class AgentHost {
     if (agent === undefined) return;
     if (op === Op.unload) {
       this.agents.delete(agentId);
+      return;
+    }
+    if (op === Op.agentTick) {
+      agent.nextSeq = readU32(record, 8) + readU32(record, 12) * 0x1_0000_0000 + 1;
+      agent.backpressure = readU32(record, 16);
       return;
     }
     if (agent.crashed) return;
@@ -247,18 +278,24 @@ export class AgentHost {
     this.output.write(record);
   }
 
-  /** PUBLISH record straight from agent memory: no intermediate view for small payloads. */
+  /**
+   * PUBLISH: the Envelope the kernel will deliver, numbered with the seq it will most likely
+   * get and hashed with it (the kernel keeps both when the guess holds), then the payload
+   * straight from the agent's memory.
+   */
   private emitPublish(agent: Agent, topic: number, priority: number, ptr: number, len: number): void {
-    const length = 16 + len;
-    const record = this.scratchOf(length);
-    writeU32(record, 0, Result.publish);
-    writeU32(record, 4, agent.setup.agentId);
-    writeU32(record, 8, topic);
-    writeU32(record, 12, priority);
+    const head = this.publishHead;
+    const view = this.publishHeadView;
+    const sender = agent.setup.agentId;
+    const seq = agent.nextSeq++;
     const memory = agent.view();
-    if (len <= 64) for (let i = 0; i < len; i++) record[16 + i] = memory[ptr + i]!;
-    else record.set(memory.subarray(ptr, ptr + len), 16);
-    this.output.write(record.subarray(0, length));
+    hashEnvelopeRange(topic, sender, seq, priority, memory, ptr, len, this.hash);
+    view.setUint32(0, Result.publish, true);
+    view.setUint32(4, sender, true);
+    view.setUint32(8, this.hash[0]!, true);
+    view.setUint32(12, this.hash[1]!, true);
+    writeEnvelopeHeader(view, publishHeadBytes, topic, sender, seq, this.currentTick, priority, len);
+    this.output.writeParts(head, 0, head.length, memory, ptr, len);
   }
 
   private crash(agent: Agent, kind: CrashKindCode, consumed: number, reason: string): void {
@@ -307,6 +344,7 @@ export class AgentHost {
           const text = agent.logLines === logLinesPerTickMax ? utf8Encoder.encode(`(log lines past ${logLinesPerTickMax} this tick are dropped)`) : new Uint8Array(agent.memory.buffer, ptr, Math.min(len, logLineBytesMax));
           this.emitWords(Result.log, agent.setup.agentId, [level], text);
         },
+        backpressure: (): number => agent.backpressure,
         random: (): number => {
           return agent.random.nextUint32() | 0;
         },
@@ -390,13 +428,26 @@ export class AgentHost {
   }
 
   /** The hot path: one inbound message, copied into the agent's inbox, then agent_receive. */
+  /**
+   * The hot path: one inbound message, copied from its shared mailbox slab into the agent's
+   * memory (ABI v2: the Envelope as it is; v1: its 16-byte header and the payload), then
+   * agent_receive.
+   */
   private deliver(agent: Agent, record: Uint8Array): void {
     if (agent.consumedTick !== this.currentTick) {
       agent.consumedTick = this.currentTick;
       agent.consumed = 0;
     }
     const consumed = ++agent.consumed;
-    const total = messageHeaderBytes + record.length - 24;
+    const slab = this.slabOf(readU32(record, 8));
+    const at = readU32(record, 12);
+    const length = readU32(record, 16);
+    if (slab === undefined) {
+      this.crash(agent, CrashKind.trap, consumed, `host error: the message's mailbox slab #${readU32(record, 8)} never arrived`);
+      return;
+    }
+    const v2 = agent.setup.abi >= 2;
+    const total = v2 ? length : messageHeaderBytesV1 + length - envelopeHeaderBytes;
     this.prepare(agent);
     let ptr: number;
     try {
@@ -410,9 +461,22 @@ export class AgentHost {
       this.crash(agent, CrashKind.trap, consumed, `agent_alloc(${total}) returned ${ptr}, outside memory`);
       return;
     }
-    // topic, sender, seq, priority: the 16 bytes after op and agent id, then the payload.
-    if (total <= 96) for (let i = 0; i < total; i++) memory[ptr + i] = record[8 + i]!;
-    else memory.set(record.subarray(8), ptr);
+    if (v2) {
+      if (total <= 128) for (let i = 0; i < total; i++) memory[ptr + i] = slab[at + i]!;
+      else memory.set(slab.subarray(at, at + total), ptr);
+    } else {
+      // v1: topic, sender, seq (low 32 bits), priority as u32s, then the payload.
+      for (let i = 0; i < 4; i++) {
+        memory[ptr + i] = slab[at + EnvelopeAt.topic + i]!;
+        memory[ptr + 4 + i] = slab[at + EnvelopeAt.sender + i]!;
+        memory[ptr + 8 + i] = slab[at + EnvelopeAt.seq + i]!;
+        memory[ptr + 12 + i] = i === 0 ? slab[at + EnvelopeAt.priority]! : 0;
+      }
+      const payload = at + envelopeHeaderBytes;
+      const payloadBytes = total - messageHeaderBytesV1;
+      if (payloadBytes <= 96) for (let i = 0; i < payloadBytes; i++) memory[ptr + messageHeaderBytesV1 + i] = slab[payload + i]!;
+      else memory.set(slab.subarray(payload, payload + payloadBytes), ptr + messageHeaderBytesV1);
+    }
     let code: number;
     try {
       code = agent.receive(ptr, total);

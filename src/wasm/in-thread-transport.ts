@@ -12,20 +12,24 @@
  * 32 MB): an agent with very large frames may overflow it before the call-depth limit,
  * which is reported as the nondeterministic V8 stack overflow crash.
  */
+import type { MailboxSlabs } from '../slabs.ts';
 import { AgentHost } from './agent-host.ts';
-import type { AgentSetup } from './protocol.ts';
-import { CommandEncoder, decodeResult, type AgentTickOutput } from './records.ts';
+import { Op, type AgentSetup } from './protocol.ts';
+import { decodePublishParts, decodeResult, tickRecord, type AgentTickOutput } from './records.ts';
 import type { LaneWork, PoolTransport, WorkerFault } from './transport.ts';
 
 export class InThreadTransport implements PoolTransport {
   readonly workers = 0;
   readonly lanes = 1;
-  private readonly encoder = new CommandEncoder();
   /** LOAD setups by token, staged until their LOAD record reaches the host. */
   private readonly staged = new Map<number, AgentSetup>();
+  /** The shared mailbox slabs, as the host reads them. */
+  private readonly slabs = new Map<number, Uint8Array>();
   private readonly host: AgentHost;
+  private readonly tickScratch = new Uint8Array(12);
   /** Where the host's results go during `runTick`; null between ticks (it writes nothing then). */
   private outputs: Map<number, AgentTickOutput> | null = null;
+  private mailboxes: MailboxSlabs | null = null;
   /** The tick of the last TICK_DONE the host wrote. */
   private doneTick = -1;
 
@@ -34,8 +38,12 @@ export class InThreadTransport implements PoolTransport {
       {
         write: (record) => {
           if (this.outputs === null) throw new Error('assertion failed: the in-thread agent host wrote a result outside a tick');
-          const done = decodeResult(record, this.outputs);
+          const done = decodeResult(record, this.outputs, this.mailboxes!);
           if (done >= 0) this.doneTick = done;
+        },
+        writeParts: (head, headStart, headLength, body, bodyStart, bodyLength) => {
+          if (this.outputs === null) throw new Error('assertion failed: the in-thread agent host wrote a result outside a tick');
+          decodePublishParts(this.outputs, this.mailboxes!, head, headStart, headLength, body, bodyStart, bodyLength);
         },
         tickDone: () => {},
       },
@@ -44,11 +52,20 @@ export class InThreadTransport implements PoolTransport {
         this.staged.delete(token);
         return setup;
       },
+      (id) => this.slabs.get(id),
     );
   }
 
   stage(_lane: number, setup: AgentSetup): void {
     this.staged.set(setup.token, setup);
+  }
+
+  shareSlab(id: number, buffer: SharedArrayBuffer): void {
+    this.slabs.set(id, new Uint8Array(buffer));
+  }
+
+  releaseSlab(id: number): void {
+    this.slabs.delete(id);
   }
 
   mustJoin(): boolean {
@@ -59,16 +76,21 @@ export class InThreadTransport implements PoolTransport {
     return false;
   }
 
-  async runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>): Promise<WorkerFault[]> {
+  async runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>, slabs: MailboxSlabs): Promise<WorkerFault[]> {
     this.outputs = outputs;
+    this.mailboxes = slabs;
     try {
       for (const lane of work) {
-        // -1 is TICK_BEGIN, commands.length is TICK_END, as for a worker.
-        for (let index = -1; index <= lane.commands.length; index++) this.host.handle(this.encoder.encode(lane.commands, index, tick));
+        // The same records as a worker gets: TICK_BEGIN, the commands, TICK_END.
+        this.host.handle(tickRecord(this.tickScratch, Op.tickBegin, tick));
+        const queue = lane.commands;
+        queue.forEach((start, length) => this.host.handle(queue.bytes.subarray(start, start + length)));
+        this.host.handle(tickRecord(this.tickScratch, Op.tickEnd, tick));
         if (this.doneTick !== tick) throw new Error(`assertion failed: the in-thread agent host did not finish tick ${tick}`);
       }
     } finally {
       this.outputs = null;
+      this.mailboxes = null;
     }
     return [];
   }
@@ -83,5 +105,6 @@ export class InThreadTransport implements PoolTransport {
 
   async close(): Promise<void> {
     this.staged.clear();
+    this.slabs.clear();
   }
 }

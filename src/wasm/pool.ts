@@ -13,10 +13,12 @@
  * log with any worker count, 0 included.
  */
 import type { Envelope } from '../envelope.ts';
+import { envelopeBytes, envelopeHeaderBytes, envelopeSlotBytes, writeEnvelopeHeader } from '../envelope-layout.ts';
 import { ConfigError } from '../errors.ts';
+import type { MailboxSlabs } from '../slabs.ts';
 import { InThreadTransport } from './in-thread-transport.ts';
 import { Op, type AgentSetup } from './protocol.ts';
-import type { AgentTickOutput, PoolCommand } from './records.ts';
+import { CommandQueue, type AgentTickOutput } from './records.ts';
 import type { LaneWork, PoolTransport, WorkerFault } from './transport.ts';
 import { WorkerTransport } from './worker-transport.ts';
 import { watchdogMsDefault, watchdogMsMax, workerRingBytesDefault, workersMax } from '../limits.ts';
@@ -43,12 +45,23 @@ export interface BarrierResult {
   faults: WorkerFault[];
 }
 
-/** The agents pinned to one lane and the commands queued for it. */
+/** The agents pinned to one lane and the commands queued for it, encoded. */
 class Lane {
   readonly agents = new Set<number>();
-  commands: PoolCommand[] = [];
+  /** Two queues: one is being filled while the other's records are on their way. */
+  commands = new CommandQueue();
+  private spare = new CommandQueue();
 
   constructor(readonly index: number) {}
+
+  /** Hands out the filled queue for a barrier and starts filling the other. */
+  take(): CommandQueue {
+    const taken = this.commands;
+    this.spare.clear();
+    this.commands = this.spare;
+    this.spare = taken;
+    return taken;
+  }
 }
 
 export class WasmPool {
@@ -57,7 +70,11 @@ export class WasmPool {
   private readonly agentLane = new Map<number, Lane>();
   private nextToken = 1;
 
-  constructor(options: WasmPoolOptions) {
+  constructor(
+    options: WasmPoolOptions,
+    /** Where envelopes for agents live, and what they publish goes (src/slabs.ts). */
+    private readonly slabs: MailboxSlabs,
+  ) {
     if (!(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= workersMax)) {
       throw new ConfigError(`workers must be an integer in 0..${workersMax} (0: every agent on the orchestrator's thread), got ${options.workers}`);
     }
@@ -72,6 +89,10 @@ export class WasmPool {
     }
     this.transport = options.workers === 0 ? new InThreadTransport() : new WorkerTransport({ workers: options.workers, spareWorkers, ringBytes, watchdogMs });
     this.lanes = Array.from({ length: this.transport.lanes }, (_, index) => new Lane(index));
+    slabs.setListener({
+      created: (id, buffer) => this.transport.shareSlab(id, buffer),
+      released: (id) => this.transport.releaseSlab(id),
+    });
   }
 
   /** Worker threads (0 with the in-thread transport). */
@@ -108,37 +129,59 @@ export class WasmPool {
     this.transport.stage(lane.index, { ...setup, token } satisfies AgentSetup);
     lane.agents.add(setup.agentId);
     this.agentLane.set(setup.agentId, lane);
-    lane.commands.push({ op: Op.load, agent: setup.agentId, token });
+    lane.commands.push(Op.load, setup.agentId, token);
+  }
+
+  /**
+   * Opens an agent's share of this tick (before its INIT, or its messages and step): the
+   * seq of its last accepted publish, and what its `backpressure()` returns.
+   */
+  agentTick(agentId: number, seq: number, backpressure: number): void {
+    this.laneOf(agentId).commands.pushAgentTick(agentId, seq, backpressure);
   }
 
   init(agentId: number): void {
-    this.queue({ op: Op.init, agent: agentId });
+    this.laneOf(agentId).commands.push(Op.init, agentId);
   }
 
+  /**
+   * Queues one message for an agent: a reference to its envelope in a shared mailbox slab.
+   * An envelope published before any WASM agent subscribed to its topic has no slab yet: it
+   * is placed in one now.
+   */
   deliver(agentId: number, envelope: Envelope): void {
-    this.queue({ op: Op.deliver, agent: agentId, envelope });
+    let slab = envelope.slab;
+    let at = envelope.slabAt;
+    const length = envelope.payloadLength;
+    if (slab === null) {
+      at = this.slabs.allocate(envelopeSlotBytes(length));
+      slab = this.slabs.lastSlab!;
+      writeEnvelopeHeader(slab.view, at, envelope.topic, envelope.sender, envelope.seq, envelope.tick, envelope.priority, length);
+      slab.bytes.set(envelope.payload, at + envelopeHeaderBytes);
+    }
+    this.laneOf(agentId).commands.pushDeliver(agentId, slab.id, at, envelopeBytes(length));
   }
 
-  step(agentId: number): void {
-    this.queue({ op: Op.step, agent: agentId });
+  step(agentId: number, tick: number): void {
+    this.laneOf(agentId).commands.push(Op.step, agentId, tick);
   }
 
   shutdown(agentId: number): void {
-    this.queue({ op: Op.shutdown, agent: agentId });
+    this.laneOf(agentId).commands.push(Op.shutdown, agentId);
   }
 
   /** Forgets an agent (after a crash); its instance is dropped at the next barrier. */
   unload(agentId: number): void {
     const lane = this.agentLane.get(agentId);
     if (lane === undefined) return;
-    lane.commands.push({ op: Op.unload, agent: agentId });
+    lane.commands.push(Op.unload, agentId);
     lane.agents.delete(agentId);
     this.agentLane.delete(agentId);
   }
 
   /** Fault injection: the agent's next call this tick finds its fuel spent (and traps). */
   exhaustFuel(agentId: number): void {
-    this.queue({ op: Op.exhaustFuel, agent: agentId });
+    this.laneOf(agentId).commands.push(Op.exhaustFuel, agentId);
   }
 
   /**
@@ -154,14 +197,14 @@ export class WasmPool {
   }
 
   hasWork(): boolean {
-    for (const lane of this.lanes) if (lane.commands.length > 0) return true;
+    for (const lane of this.lanes) if (lane.commands.count > 0) return true;
     return this.transport.faultDue();
   }
 
-  private queue(command: PoolCommand): void {
-    const lane = this.agentLane.get(command.agent);
-    if (lane === undefined) throw new Error(`assertion failed: agent ${command.agent} is not loaded in the pool`);
-    lane.commands.push(command);
+  private laneOf(agentId: number): Lane {
+    const lane = this.agentLane.get(agentId);
+    if (lane === undefined) throw new Error(`assertion failed: agent ${agentId} is not loaded in the pool`);
+    return lane;
   }
 
   /**
@@ -173,11 +216,10 @@ export class WasmPool {
     const outputs = new Map<number, AgentTickOutput>();
     const work: LaneWork[] = [];
     for (const lane of this.lanes) {
-      if (lane.commands.length === 0 && !this.transport.mustJoin(lane.index, lane.agents.size > 0)) continue;
-      work.push({ lane: lane.index, commands: lane.commands, agents: lane.agents });
-      lane.commands = [];
+      if (lane.commands.count === 0 && !this.transport.mustJoin(lane.index, lane.agents.size > 0)) continue;
+      work.push({ lane: lane.index, commands: lane.take(), agents: lane.agents });
     }
-    const faults = await this.transport.runTick(tick, work, outputs);
+    const faults = await this.transport.runTick(tick, work, outputs, this.slabs);
     for (const fault of faults) {
       const lane = this.lanes[fault.worker]!;
       for (const agent of fault.agents) {

@@ -2,21 +2,30 @@
  * Records exchanged between the orchestrator and a WASM worker over its two SAB rings.
  * Every record starts with a u32 opcode and a u32 agent id, then fixed u32 fields, then
  * bytes. Little endian throughout. Module code and per-agent setup travel once, at load,
- * over a MessagePort; everything per tick goes through the rings.
+ * over a MessagePort, and so do the shared mailbox slabs (src/slabs.ts) as they are made
+ * and freed; everything per tick goes through the rings.
  *
- *   orchestrator → worker                     worker → orchestrator
- *   LOAD     agent token                      LOADED   agent ok | error text
- *   INIT     agent                            PUBLISH  agent topic priority | payload
- *   DELIVER  agent topic sender seq prio |p   REFUSED  agent topic code | topic name
- *   STEP     agent tick                       LOG      agent level | utf-8 text
- *   SHUTDOWN agent                            CRASH    agent kind consumed | utf-8 reason
- *   UNLOAD   agent                            STOP     agent (the agent returned 1)
+ *   orchestrator → worker                       worker → orchestrator
+ *   LOAD       agent token                      LOADED   agent ok | error text
+ *   AGENT_TICK agent seqLo seqHi backpressure   PUBLISH  agent hashHi hashLo | Envelope
+ *   INIT       agent                            REFUSED  agent topic code | topic name
+ *   DELIVER    agent slab at length             LOG      agent level | utf-8 text
+ *   STEP       agent tick                       CRASH    agent kind consumed | utf-8 reason
+ *   SHUTDOWN   agent                            STOP     agent (the agent returned 1)
+ *   UNLOAD     agent
  *   EXHAUST_FUEL agent (fault injection: the agent's fuel for this tick is spent)
- *   TICK_BEGIN 0 tick                         TICK_DONE 0 tick
- *   TICK_END 0 tick
+ *   TICK_BEGIN 0 tick                           TICK_DONE 0 tick
+ *   TICK_END   0 tick
+ *
+ * AGENT_TICK opens an agent's share of a tick, before its INIT or its messages: the
+ * sequence number of its last accepted publish (so the worker numbers and hashes its
+ * publishes as the kernel will, when none is refused) and the count its `backpressure()`
+ * returns. DELIVER names an Envelope (src/envelope-layout.ts) in a shared mailbox slab; the
+ * worker copies it from there into the agent. PUBLISH carries the Envelope the agent
+ * published (sender, the guessed seq, the tick, topic, priority, payload) and its hash.
  *
  * A REFUSED record carries the topic's name only for a refused inference lookup (the
- * agent's topic id is then a negative refusal id that no topic has; host-worker.ts).
+ * agent's topic id is then a negative refusal id that no topic has; agent-host.ts).
  */
 
 export const Op = {
@@ -29,6 +38,7 @@ export const Op = {
   tickEnd: 7,
   tickBegin: 8,
   exhaustFuel: 9,
+  agentTick: 10,
 } as const;
 
 export const Result = {
@@ -62,10 +72,19 @@ export const crashKindName: Record<CrashKindCode, string> = {
   [CrashKind.memoryLimit]: 'memory limit',
 };
 
-/** Bytes of the fixed part of a DELIVER record: op, agent, topic, sender, seq, priority. */
-export const deliverHeaderBytes = 24;
-/** Bytes of the inbound message header the agent sees (docs/abi.md): topic, sender, seq, priority. */
-export const messageHeaderBytes = 16;
+/** Bytes of a DELIVER record: op, agent, slab, at, length. */
+export const deliverRecordBytes = 20;
+/** Bytes of an AGENT_TICK record: op, agent, seq (two words), backpressure. */
+export const agentTickRecordBytes = 20;
+/** Bytes of a PUBLISH record before its Envelope: op, agent, hashHi, hashLo. */
+export const publishHeadBytes = 16;
+/** Bytes of the ABI v1 inbound message header (docs/abi.md): topic, sender, seq, priority. */
+export const messageHeaderBytesV1 = 16;
+
+/** A shared mailbox slab, or a release of one, as posted to a worker's port. */
+export type SlabMessage = { kind: 'slab'; id: number; buffer: SharedArrayBuffer } | { kind: 'release'; id: number };
+/** What the orchestrator posts to a worker's port. */
+export type PortMessage = { kind: 'setup'; setup: AgentSetup } | SlabMessage;
 
 /**
  * A compiled `WebAssembly.Module`, as lockstep's public types name it. Declarations that
@@ -88,6 +107,8 @@ export interface AgentSetup {
   payloadBytesMax: number;
   /** The module's declared memory maximum, in 64 KiB pages (a trap there is a memory limit). */
   memoryPagesMax: number;
+  /** The ABI version the module declares (1 or 2): the layout of the messages it gets. */
+  abi: number;
   /** Topic ids the agent may publish to. */
   publishTopics: number[];
   /** Names the agent may look up with `topic()`, with their ids. */

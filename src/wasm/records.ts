@@ -1,21 +1,121 @@
 /**
- * The pool's side of the records of protocol.ts: commands queued per tick and encoded into
- * command records, and result records folded into each agent's output for the tick. Every
- * transport uses these two, so a command reaches an AgentHost as the same bytes whether it
- * crossed a ring to a worker or was handed over on the orchestrator's thread, and a result
- * reads the same whichever way it came back.
+ * The pool's side of the records of protocol.ts: the commands of a tick, encoded as they
+ * are queued into one growable buffer per lane, and the result records, decoded into each
+ * agent's output for the tick (what an agent published goes straight into a shared
+ * mailbox slab: its final place). Every transport uses these, so a command reaches an
+ * AgentHost as the same bytes whether it crossed a ring to a worker or was handed over on
+ * the orchestrator's thread, and a result reads the same whichever way it came back.
  */
-import type { Envelope } from '../envelope.ts';
-import { CrashKind, Op, Result, deliverHeaderBytes, readU32, writeU32, type CrashKindCode } from './protocol.ts';
+import { envelopeHeaderBytes, envelopeSlotBytes, EnvelopeAt } from '../envelope-layout.ts';
+import type { MailboxSlabs, Slab } from '../slabs.ts';
+import { CrashKind, Op, Result, agentTickRecordBytes, deliverRecordBytes, publishHeadBytes, readU32, type CrashKindCode } from './protocol.ts';
 
-/** A command for one agent, queued for the next barrier. */
-export type PoolCommand =
-  | { op: typeof Op.deliver; agent: number; envelope: Envelope }
-  | { op: typeof Op.init | typeof Op.shutdown | typeof Op.unload | typeof Op.step | typeof Op.exhaustFuel; agent: number }
-  | { op: typeof Op.load; agent: number; token: number };
+/** Bytes of the u32 length written before each record in a queue. */
+export const queueLengthBytes = 4;
+const lengthBytes = queueLengthBytes;
+
+/**
+ * One lane's commands for the next barrier, encoded when queued: records one after
+ * another, each after its u32 length. No object per command, and the transport copies each
+ * record once, into its ring (or hands a view of it to the in-thread host).
+ */
+export class CommandQueue {
+  bytes = new Uint8Array(4096);
+  private view = new DataView(this.bytes.buffer);
+  /** Bytes used. */
+  length = 0;
+  /** Records queued. */
+  count = 0;
+
+  /** The next record's body: reserves `bodyBytes` after its length and returns where the body starts. */
+  private reserve(bodyBytes: number): number {
+    const needed = this.length + lengthBytes + bodyBytes;
+    if (needed > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(needed, this.bytes.length * 2));
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.view.setUint32(this.length, bodyBytes, true);
+    const at = this.length + lengthBytes;
+    this.length = needed;
+    this.count++;
+    return at;
+  }
+
+  /** A 12-byte command: op, agent, one word (LOAD's token, STEP's tick, else 0). */
+  push(op: number, agent: number, word = 0): void {
+    const at = this.reserve(12);
+    this.view.setUint32(at, op, true);
+    this.view.setUint32(at + 4, agent, true);
+    this.view.setUint32(at + 8, word >>> 0, true);
+  }
+
+  /** AGENT_TICK: the agent's last accepted seq and its backpressure count. */
+  pushAgentTick(agent: number, seq: number, backpressure: number): void {
+    const at = this.reserve(agentTickRecordBytes);
+    this.view.setUint32(at, Op.agentTick, true);
+    this.view.setUint32(at + 4, agent, true);
+    this.view.setUint32(at + 8, seq >>> 0, true);
+    this.view.setUint32(at + 12, Math.floor(seq / 0x1_0000_0000), true);
+    this.view.setUint32(at + 16, backpressure >>> 0, true);
+  }
+
+  /** DELIVER: the envelope of `length` bytes at `slab[at]`. */
+  pushDeliver(agent: number, slab: number, at: number, length: number): void {
+    const body = this.reserve(deliverRecordBytes);
+    this.view.setUint32(body, Op.deliver, true);
+    this.view.setUint32(body + 4, agent, true);
+    this.view.setUint32(body + 8, slab, true);
+    this.view.setUint32(body + 12, at, true);
+    this.view.setUint32(body + 16, length, true);
+  }
+
+  /** Empties the queue (keeping its buffer). */
+  clear(): void {
+    this.length = 0;
+    this.count = 0;
+  }
+
+  /** Calls `fn` with each record's start and length in `bytes`, in order. */
+  forEach(fn: (start: number, length: number) => void): void {
+    for (let at = 0; at < this.length; ) {
+      const length = this.view.getUint32(at, true);
+      fn(at + lengthBytes, length);
+      at += lengthBytes + length;
+    }
+  }
+
+  /** The body length of the record whose length word is at `cursor` (a cursor walks 0, then cursor + 4 + length...). */
+  lengthAt(cursor: number): number {
+    return this.view.getUint32(cursor, true);
+  }
+}
+
+/** A tick boundary record (TICK_BEGIN or TICK_END) in `scratch`, which must hold 12 bytes. */
+export function tickRecord(scratch: Uint8Array, op: typeof Op.tickBegin | typeof Op.tickEnd, tick: number): Uint8Array {
+  const view = new DataView(scratch.buffer, scratch.byteOffset, 12);
+  view.setUint32(0, op, true);
+  view.setUint32(4, 0, true);
+  view.setUint32(8, tick >>> 0, true);
+  return scratch.subarray(0, 12);
+}
+
+/** What an agent published this tick, placed in a slab (see Kernel.publishPlaced). */
+export interface PlacedPublish {
+  slab: Slab;
+  at: number;
+  topic: number;
+  priority: number;
+  /** Payload bytes. */
+  length: number;
+  seq: number;
+  hashHi: number;
+  hashLo: number;
+}
 
 export interface AgentTickOutput {
-  publishes: { topic: number; priority: number; payload: Uint8Array }[];
+  publishes: PlacedPublish[];
   /** `name` is set when the topic id is no topic's (a refused inference lookup, agent-host.ts). */
   refused: { topic: number; code: number; name: string | null }[];
   logs: { level: number; text: string }[];
@@ -28,87 +128,111 @@ function emptyOutput(): AgentTickOutput {
   return { publishes: [], refused: [], logs: [], crash: null, stopRequested: false, loaded: null };
 }
 
-/** Encodes a lane's commands for one tick, reusing one scratch buffer. */
-export class CommandEncoder {
-  private scratch = new Uint8Array(4096);
-
-  /**
-   * The record of command `index` of `commands` in tick `tick`: -1 is TICK_BEGIN,
-   * `commands.length` is TICK_END. The record is a view of the scratch buffer, valid until
-   * the next call: write it to a ring, or hand it to an AgentHost, before encoding the next.
-   */
-  encode(commands: readonly PoolCommand[], index: number, tick: number): Uint8Array {
-    if (index < 0 || index >= commands.length) {
-      const record = this.scratchOf(12);
-      writeU32(record, 0, index < 0 ? Op.tickBegin : Op.tickEnd);
-      writeU32(record, 4, 0);
-      writeU32(record, 8, tick >>> 0);
-      return record.subarray(0, 12);
-    }
-    const command = commands[index]!;
-    if (command.op === Op.deliver) {
-      const envelope = command.envelope;
-      const length = deliverHeaderBytes + envelope.payload.length;
-      const record = this.scratchOf(length);
-      writeU32(record, 0, Op.deliver);
-      writeU32(record, 4, command.agent);
-      writeU32(record, 8, envelope.topic);
-      writeU32(record, 12, envelope.sender);
-      writeU32(record, 16, envelope.seq >>> 0);
-      writeU32(record, 20, envelope.priority);
-      record.set(envelope.payload, deliverHeaderBytes);
-      return record.subarray(0, length);
-    }
-    const record = this.scratchOf(12);
-    writeU32(record, 0, command.op);
-    writeU32(record, 4, command.agent);
-    writeU32(record, 8, command.op === Op.load ? command.token : command.op === Op.step ? tick >>> 0 : 0);
-    return record.subarray(0, 12);
-  }
-
-  private scratchOf(bytes: number): Uint8Array {
-    if (this.scratch.length < bytes) this.scratch = new Uint8Array(Math.max(bytes, this.scratch.length * 2));
-    return this.scratch;
-  }
-}
-
-const utf8 = new TextDecoder();
-
-/**
- * Folds one result record into `outputs` (copying what it keeps: `view` may be a ring's or
- * a host's scratch); returns the tick of a TICK_DONE, else -1.
- */
-export function decodeResult(view: Uint8Array, outputs: Map<number, AgentTickOutput>): number {
-  const op = readU32(view, 0);
-  const agent = readU32(view, 4);
-  if (op === Result.tickDone) return readU32(view, 8);
+function outputOf(outputs: Map<number, AgentTickOutput>, agent: number): AgentTickOutput {
   let output = outputs.get(agent);
   if (output === undefined) {
     output = emptyOutput();
     outputs.set(agent, output);
   }
+  return output;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * A PUBLISH record's Envelope, copied into a slab: `source[start, start + envelopeBytes)`,
+ * or split in two parts (`second` holds the payload) when the host wrote it so.
+ */
+function placePublish(
+  outputs: Map<number, AgentTickOutput>,
+  slabs: MailboxSlabs,
+  agent: number,
+  hashHi: number,
+  hashLo: number,
+  first: Uint8Array,
+  firstStart: number,
+  firstLength: number,
+  second: Uint8Array | null,
+  secondStart: number,
+  secondLength: number,
+): void {
+  const total = firstLength + secondLength;
+  const at = slabs.allocate(envelopeSlotBytes(total - envelopeHeaderBytes));
+  const slab = slabs.lastSlab!;
+  const bytes = slab.bytes;
+  for (let i = 0; i < firstLength; i++) bytes[at + i] = first[firstStart + i]!;
+  if (second !== null && secondLength > 0) {
+    if (secondLength <= 64) for (let i = 0; i < secondLength; i++) bytes[at + firstLength + i] = second[secondStart + i]!;
+    else bytes.set(second.subarray(secondStart, secondStart + secondLength), at + firstLength);
+  }
+  const view = slab.view;
+  outputOf(outputs, agent).publishes.push({
+    slab,
+    at,
+    topic: view.getUint32(at + EnvelopeAt.topic, true),
+    priority: bytes[at + EnvelopeAt.priority]!,
+    length: view.getUint32(at + EnvelopeAt.payloadLength, true),
+    seq: view.getUint32(at + EnvelopeAt.seq, true) + view.getUint32(at + EnvelopeAt.seq + 4, true) * 0x1_0000_0000,
+    hashHi,
+    hashLo,
+  });
+}
+
+/**
+ * Folds one result record into `outputs` (copying what it keeps: `view` may be a ring's or
+ * a host's scratch); returns the tick of a TICK_DONE, else -1.
+ */
+export function decodeResult(view: Uint8Array, outputs: Map<number, AgentTickOutput>, slabs: MailboxSlabs): number {
+  const op = readU32(view, 0);
+  const agent = readU32(view, 4);
   switch (op) {
-    case Result.publish:
-      output.publishes.push({ topic: readU32(view, 8), priority: readU32(view, 12), payload: view.slice(16) });
+    case Result.tickDone:
+      return readU32(view, 8);
+    case Result.publish: {
+      const length = view.length - publishHeadBytes;
+      // Small records are copied byte by byte; a large payload in one set.
+      if (length <= 128) placePublish(outputs, slabs, agent, readU32(view, 8), readU32(view, 12), view, publishHeadBytes, length, null, 0, 0);
+      else placePublish(outputs, slabs, agent, readU32(view, 8), readU32(view, 12), view, publishHeadBytes, envelopeHeaderBytes, view, publishHeadBytes + envelopeHeaderBytes, length - envelopeHeaderBytes);
       break;
+    }
     case Result.refused:
-      output.refused.push({ topic: readU32(view, 8), code: readU32(view, 12), name: view.length > 16 ? utf8.decode(view.subarray(16)) : null });
+      outputOf(outputs, agent).refused.push({ topic: readU32(view, 8), code: readU32(view, 12), name: view.length > 16 ? utf8.decode(view.subarray(16)) : null });
       break;
     case Result.log:
-      output.logs.push({ level: readU32(view, 8), text: utf8.decode(view.subarray(12)) });
+      outputOf(outputs, agent).logs.push({ level: readU32(view, 8), text: utf8.decode(view.subarray(12)) });
       break;
     case Result.crash:
-      output.crash = { kind: readU32(view, 8) as CrashKindCode, consumed: readU32(view, 12), reason: utf8.decode(view.subarray(16)) };
+      outputOf(outputs, agent).crash = { kind: readU32(view, 8) as CrashKindCode, consumed: readU32(view, 12), reason: utf8.decode(view.subarray(16)) };
       break;
     case Result.stop:
-      output.stopRequested = true;
+      outputOf(outputs, agent).stopRequested = true;
       break;
-    case Result.loaded:
+    case Result.loaded: {
+      const output = outputOf(outputs, agent);
       output.loaded = { ok: readU32(view, 8) === 1, error: utf8.decode(view.subarray(12)) };
       if (!output.loaded.ok) output.crash = { kind: CrashKind.instantiate, consumed: 0, reason: output.loaded.error };
       break;
+    }
     default:
       throw new Error(`assertion failed: unknown result opcode ${op}`);
   }
   return -1;
+}
+
+/**
+ * `decodeResult` for a PUBLISH the host wrote in two parts (the in-thread transport gets
+ * them as they are: its head in the host's scratch, the payload in the agent's memory).
+ */
+export function decodePublishParts(
+  outputs: Map<number, AgentTickOutput>,
+  slabs: MailboxSlabs,
+  head: Uint8Array,
+  headStart: number,
+  headLength: number,
+  body: Uint8Array,
+  bodyStart: number,
+  bodyLength: number,
+): void {
+  const agent = readU32(head, headStart + 4);
+  placePublish(outputs, slabs, agent, readU32(head, headStart + 8), readU32(head, headStart + 12), head, headStart + publishHeadBytes, headLength - publishHeadBytes, body, bodyStart, bodyLength);
 }

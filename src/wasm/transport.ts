@@ -12,14 +12,16 @@
  * keeps the rest (pinning, queues, tokens), and the WASM host applies results at the
  * barrier in (priority desc, actor id) order whatever ran them.
  */
+import type { MailboxSlabs } from '../slabs.ts';
 import type { AgentSetup } from './protocol.ts';
-import type { AgentTickOutput, PoolCommand } from './records.ts';
+import type { AgentTickOutput, CommandQueue } from './records.ts';
 
 /** One lane's share of a tick, as the pool hands it to its transport. */
 export interface LaneWork {
   /** The lane: a worker's index (0 for the in-thread lane). */
   readonly lane: number;
-  readonly commands: readonly PoolCommand[];
+  /** Its commands, encoded (TICK_BEGIN and TICK_END are the transport's). */
+  readonly commands: CommandQueue;
   /** The agents pinned to the lane: a fault there crashes them all. */
   readonly agents: ReadonlySet<number>;
 }
@@ -46,6 +48,10 @@ export interface PoolTransport {
   readonly lanes: number;
   /** Hands the setup of a LOAD to its lane before the LOAD record is sent there. */
   stage(lane: number, setup: AgentSetup): void;
+  /** Shares a new mailbox slab with every lane (before any DELIVER names it). */
+  shareSlab(id: number, buffer: SharedArrayBuffer): void;
+  /** Tells every lane that slab `id` is gone: no later DELIVER names it. */
+  releaseSlab(id: number): void;
   /**
    * True when `lane` must take part in the next barrier even without commands: a fault is
    * due on it, or its worker died while agents (`hasAgents`) were pinned to it.
@@ -54,11 +60,12 @@ export interface PoolTransport {
   /** True when a fault is due at the next barrier on some lane (`killDuringNextTick`). */
   faultDue(): boolean;
   /**
-   * Runs tick `tick` on the lanes of `work` and folds their results into `outputs`.
+   * Runs tick `tick` on the lanes of `work` and folds their results into `outputs` (what an
+   * agent published is placed in `slabs`).
    * Resolves, once every lane is done or has failed, with the failed lanes (already
    * replaced); the pool discards their agents' outputs and unpins them.
    */
-  runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>): Promise<WorkerFault[]>;
+  runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>, slabs: MailboxSlabs): Promise<WorkerFault[]>;
   /** Fault injection: worker `lane` dies in the middle of the next tick. `lane` < workers. */
   killDuringNextTick(lane: number): void;
   /** Kills worker `lane` now (fault injection, tests). `lane` < workers. */

@@ -16,8 +16,9 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { SabRing } from '../ring.ts';
 import { startWorker } from '../workers.ts';
-import type { AgentSetup } from './protocol.ts';
-import { CommandEncoder, decodeResult, type AgentTickOutput, type PoolCommand } from './records.ts';
+import type { MailboxSlabs } from '../slabs.ts';
+import { Op, type AgentSetup, type PortMessage } from './protocol.ts';
+import { decodeResult, queueLengthBytes, tickRecord, type AgentTickOutput, type CommandQueue } from './records.ts';
 import type { LaneWork, PoolTransport, WorkerFault } from './transport.ts';
 import { workerChunkRecords, workerResultSpinPollsNoSpareCore, workerResultSpinPollsSpareCore, workerResultWaitSliceMs, workerStackMb, workerStartupMs } from '../limits.ts';
 
@@ -34,12 +35,10 @@ export interface WorkerTransportOptions {
 
 interface WorkerRun {
   worker: PoolWorker;
-  commands: readonly PoolCommand[];
+  commands: CommandQueue;
   agents: ReadonlySet<number>;
-  /** Next command to write: -1 is TICK_BEGIN, commands.length is TICK_END. */
-  next: number;
-  /** Bytes of the record that did not fit, to wait for room for. */
-  pendingBytes: number;
+  /** What to write next: -1 TICK_BEGIN, then the queue's records from this byte offset, then TICK_END at queue.length, then nothing (> queue.length). */
+  cursor: number;
   done: boolean;
 }
 
@@ -90,11 +89,34 @@ class PoolWorker {
 export class WorkerTransport implements PoolTransport {
   private readonly pool: PoolWorker[] = [];
   private readonly spares: PoolWorker[] = [];
-  private readonly encoder = new CommandEncoder();
+  /** The shared mailbox slabs not yet released: a worker started later is given them first. */
+  private readonly slabs = new Map<number, SharedArrayBuffer>();
+  private readonly tickScratch = new Uint8Array(12);
   private closed = false;
 
   constructor(private readonly options: WorkerTransportOptions) {
-    for (let i = 0; i < options.workers; i++) this.pool.push(new PoolWorker(i, options.ringBytes));
+    for (let i = 0; i < options.workers; i++) this.pool.push(this.startWorker(i));
+  }
+
+  /** A new worker, given every live slab before anything else reaches it. */
+  private startWorker(index: number): PoolWorker {
+    const worker = new PoolWorker(index, this.options.ringBytes);
+    for (const [id, buffer] of this.slabs) worker.port.postMessage({ kind: 'slab', id, buffer } satisfies PortMessage);
+    return worker;
+  }
+
+  private post(message: PortMessage): void {
+    for (const worker of [...this.pool, ...this.spares]) if (worker.alive) worker.port.postMessage(message);
+  }
+
+  shareSlab(id: number, buffer: SharedArrayBuffer): void {
+    this.slabs.set(id, buffer);
+    this.post({ kind: 'slab', id, buffer });
+  }
+
+  releaseSlab(id: number): void {
+    if (!this.slabs.delete(id)) return;
+    this.post({ kind: 'release', id });
   }
 
   get workers(): number {
@@ -107,7 +129,7 @@ export class WorkerTransport implements PoolTransport {
 
   stage(lane: number, setup: AgentSetup): void {
     // Posted now, before the LOAD record is written at the barrier: the worker finds it waiting.
-    this.pool[lane]!.port.postMessage(setup);
+    this.pool[lane]!.port.postMessage({ kind: 'setup', setup } satisfies PortMessage);
   }
 
   mustJoin(lane: number, hasAgents: boolean): boolean {
@@ -132,7 +154,7 @@ export class WorkerTransport implements PoolTransport {
   /** Starts spare workers up to the wanted count (after the first tick, not to slow the start). */
   private topUpSpares(): void {
     for (let i = this.spares.filter((spare) => spare.alive).length; i < this.options.spareWorkers; i++) {
-      this.spares.push(new PoolWorker(-1, this.options.ringBytes));
+      this.spares.push(this.startWorker(-1));
     }
   }
 
@@ -141,9 +163,9 @@ export class WorkerTransport implements PoolTransport {
    * early and works while the orchestrator still encodes, results are drained as they
    * arrive, and only when no worker can make progress does it wait (Atomics.waitAsync).
    */
-  async runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>): Promise<WorkerFault[]> {
+  async runTick(tick: number, work: readonly LaneWork[], outputs: Map<number, AgentTickOutput>, slabs: MailboxSlabs): Promise<WorkerFault[]> {
     const faults: WorkerFault[] = [];
-    const runs: WorkerRun[] = work.map((lane) => ({ worker: this.pool[lane.lane]!, commands: lane.commands, agents: lane.agents, next: -1, pendingBytes: 0, done: false }));
+    const runs: WorkerRun[] = work.map((lane) => ({ worker: this.pool[lane.lane]!, commands: lane.commands, agents: lane.agents, cursor: -1, done: false }));
     const spinPolls = runs.length < cores ? workerResultSpinPollsSpareCore : workerResultSpinPollsNoSpareCore;
     const watchdogMs = this.options.watchdogMs;
     let watchdogFired = false;
@@ -183,7 +205,7 @@ export class WorkerTransport implements PoolTransport {
               continue;
             }
             this.writeChunk(run, tick);
-            if (run.worker.doomed && run.next > run.commands.length) {
+            if (run.worker.doomed && run.cursor > run.commands.length) {
               // Killed once its commands are out; the loop sees it dead on a later pass.
               run.worker.doomed = false;
               run.worker.killedByFault = true;
@@ -200,7 +222,7 @@ export class WorkerTransport implements PoolTransport {
               continue;
             }
             run.worker.fromWorker.drain((view) => {
-              if (decodeResult(view, outputs) === tick) {
+              if (decodeResult(view, outputs, slabs) === tick) {
                 run.done = true;
                 run.worker.started = true;
               }
@@ -224,19 +246,24 @@ export class WorkerTransport implements PoolTransport {
     return faults;
   }
 
-  /** Writes up to `workerChunkRecords` more commands of `run` (as many as fit), then publishes them. */
+  /** Writes up to `workerChunkRecords` more records of `run` (as many as fit), then publishes them. */
   private writeChunk(run: WorkerRun, tick: number): void {
-    if (run.next > run.commands.length) return;
+    const queue = run.commands;
+    if (run.cursor > queue.length) return;
     const ring = run.worker.toWorker;
-    const last = Math.min(run.commands.length, run.next + workerChunkRecords);
-    run.pendingBytes = 0;
-    while (run.next <= last) {
-      const record = this.encoder.encode(run.commands, run.next, tick);
-      if (!ring.tryWrite(record)) {
-        run.pendingBytes = record.length;
+    for (let written = 0; written <= workerChunkRecords; written++) {
+      if (run.cursor < 0) {
+        if (!ring.tryWrite(tickRecord(this.tickScratch, Op.tickBegin, tick))) break;
+        run.cursor = 0;
+      } else if (run.cursor === queue.length) {
+        if (!ring.tryWrite(tickRecord(this.tickScratch, Op.tickEnd, tick))) break;
+        run.cursor = queue.length + 1;
         break;
+      } else {
+        const length = queue.lengthAt(run.cursor);
+        if (!ring.tryWriteParts(queue.bytes, run.cursor + queueLengthBytes, length, queue.bytes, 0, 0)) break;
+        run.cursor += queueLengthBytes + length;
       }
-      run.next++;
     }
     ring.flush();
   }
@@ -254,7 +281,7 @@ export class WorkerTransport implements PoolTransport {
       const spare = this.spares.shift()!;
       if (spare.alive) replacement = spare;
     }
-    replacement ??= new PoolWorker(index, this.options.ringBytes);
+    replacement ??= this.startWorker(index);
     replacement.index = index;
     this.pool[index] = replacement;
   }
