@@ -331,6 +331,8 @@ export interface WasmHostOptions {
   spareWorkers?: number;
   ringCapacityBytes?: number;
   logger: Logger;
+  /** Told when a worker dies and when one takes its place (for the event bus; it decides nothing). */
+  workerChanged?(change: { worker: number; change: 'died' | 'replaced'; agents: number[]; reason: string }): void;
 }
 
 /**
@@ -436,6 +438,9 @@ export class WasmHost implements Executor {
     for (const fault of faults) {
       this.options.logger.warn({ worker: fault.worker, agents: fault.agents }, fault.reason);
       for (const agent of fault.agents) faultOf.set(agent, fault);
+      this.options.workerChanged?.({ worker: fault.worker, change: 'died', agents: fault.agents, reason: fault.reason });
+      // The pool has put a worker in its place (a started spare, or a new thread) already.
+      this.options.workerChanged?.({ worker: fault.worker, change: 'replaced', agents: [], reason: `a new worker took the place of worker ${fault.worker}` });
     }
     const touched = new Set<number>([...outputs.keys(), ...faultOf.keys(), ...this.activatedThisTick]);
     this.activatedThisTick = [];

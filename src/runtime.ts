@@ -275,6 +275,8 @@ export class Runtime {
       watchdogMs,
       spareWorkers,
       logger: this.logger,
+      workerChanged: ({ worker, change, agents, reason }) =>
+        this.bus.queue({ kind: 'worker', tick: this.recordTick(), worker, change, agents: agents.map((id) => this.kernel.actorName(id)), reason }),
     });
     this.kernel.addExecutor(this.wasm);
     this.openRuntimeChannels();

@@ -184,6 +184,29 @@ describe('the event bus', () => {
   });
 });
 
+describe('worker events', () => {
+  it('tells a WASM worker that died under a killWorker fault, with its agents, and the one that took its place', async () => {
+    const { loadWasmAgent, sampleAgentPath, sampleKeyPem } = await import('lockstep');
+    const counter = await loadWasmAgent(sampleAgentPath('counter'));
+    const system = defineSystem({
+      name: 'worker-events',
+      setup: (b) => void b.spawn(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10 }, [{ id: 'c0', start: counter }, { id: 'c1', start: counter }]), { name: 'root' }),
+    });
+    const runtime = createRuntime(system, { workers: 2, trustedKeys: [sampleKeyPem()], faults: { seed: 1, faults: [{ tick: 3, kind: 'killWorker', worker: 0 }] } });
+    const events: RuntimeEvent[] = [];
+    runtime.events.on('worker', (event) => events.push(event));
+    runtime.events.on('fault', (event) => events.push(event));
+    await runtime.run(5);
+    await runtime.close();
+    // Actor ids: root 1, root/c0 2 (worker 0), root/c1 3 (worker 1).
+    expect(events).toEqual([
+      { kind: 'fault', tick: 3, fault: 'killWorker', target: 'worker 0', applied: true, reason: '' },
+      { kind: 'worker', tick: 3, worker: 0, change: 'died', agents: ['root/c0'], reason: 'worker 0 killed by fault injection during tick 3' },
+      { kind: 'worker', tick: 3, worker: 0, change: 'replaced', agents: [], reason: 'a new worker took the place of worker 0' },
+    ]);
+  });
+});
+
 describe('actor handles', () => {
   it('give id, kind, lifecycle and a JS actor state; requests go in at the next tick', async () => {
     const runtime = createRuntime(tree(), { level: 'full' });
