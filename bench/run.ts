@@ -14,7 +14,10 @@
  * - sab_ring_per_s: lockstep's SharedArrayBuffer ring, 64-byte records, batched, one way.
  * - wasm_step_overhead_us_p50: a tick with one trivial WASM agent minus the same tick
  *   without it: dispatch to its worker and return, excluding the agent's own work.
- * - wasm_routed_msgs_per_s: a ring of 16 WASM agents alternating between 2 workers, each
+ * - wasm_routed_v1_msgs_per_s: the same ring with ABI v1 agents (16-byte message headers),
+ *   to show what the v2 Envelope messages cost; routed_msgs_per_s_workers0: the v2 ring
+ *   with workers: 0 (every agent on the orchestrator's thread).
+ * - wasm_routed_msgs_per_s: a ring of 16 WASM agents (ABI v2) alternating between 2 workers, each
  *   forwarding every token to the next agent; deliveries per second (log level digest).
  * - metering_overhead_ratio: a CPU-bound sieve, metered time / unmetered time.
  * - piscina_task_per_s: the peer: one piscina task per message, 2 workers.
@@ -164,6 +167,14 @@ async function main(): Promise<void> {
   const wasmRoutedRuns: { msgsPerS: number }[] = [];
   for (let i = 0; i < repeats; i++) wasmRoutedRuns.push(await benchWasmRouted({ deliveries: quick ? 200_000 : 1_000_000, workers: 2 }));
   const wasmRouted = median(wasmRoutedRuns, (r) => r.msgsPerS);
+  progress('WASM agents routing, ABI v1 (16-byte header) for comparison…');
+  const wasmRoutedV1Runs: { msgsPerS: number }[] = [];
+  for (let i = 0; i < repeats; i++) wasmRoutedV1Runs.push(await benchWasmRouted({ deliveries: quick ? 200_000 : 1_000_000, workers: 2, abi: 1 }));
+  const wasmRoutedV1 = median(wasmRoutedV1Runs, (r) => r.msgsPerS);
+  progress('WASM agents routing in one thread (workers: 0)…');
+  const wasmRoutedWorkers0Runs: { msgsPerS: number }[] = [];
+  for (let i = 0; i < repeats; i++) wasmRoutedWorkers0Runs.push(await benchWasmRouted({ deliveries: quick ? 200_000 : 1_000_000, workers: 0 }));
+  const wasmRoutedWorkers0 = median(wasmRoutedWorkers0Runs, (r) => r.msgsPerS);
   progress('metering overhead…');
   const metering = await benchMetering();
   progress('piscina, one task per message…');
@@ -192,6 +203,8 @@ async function main(): Promise<void> {
     sab_ring_per_s: Math.round(ring.msgsPerS),
     wasm_step_overhead_us_p50: Number(wasmStep.overheadUsP50.toFixed(1)),
     wasm_routed_msgs_per_s: Math.round(wasmRouted.msgsPerS),
+    wasm_routed_v1_msgs_per_s: Math.round(wasmRoutedV1.msgsPerS),
+    routed_msgs_per_s_workers0: Math.round(wasmRoutedWorkers0.msgsPerS),
     metering_overhead_ratio: Number(metering.ratio.toFixed(2)),
     piscina_task_per_s: Math.round(piscina.tasksPerS),
     restart_ticks: restartTicks.maxTicks,
@@ -218,7 +231,9 @@ async function main(): Promise<void> {
     ['SAB ring msgs/s, 64 B, batched', fmt(result.sab_ring_per_s), 'worker → main, one way'],
     ['worker postMessage msgs/s, 64 B', fmt(result.postmessage_per_s), 'peer, one way'],
     ['WASM step overhead, p50 (µs)', String(result.wasm_step_overhead_us_p50), 'target ≤ 20 (design floor: a step under 5,000)'],
-    ['WASM routed msgs/s, 2 workers', fmt(result.wasm_routed_msgs_per_s), `target ≥ 500,000 and ≥ 10× piscina (${(result.wasm_routed_msgs_per_s / result.piscina_task_per_s).toFixed(1)}×)`],
+    ['WASM routed msgs/s, 2 workers', fmt(result.wasm_routed_msgs_per_s), `ABI v2 (Envelope messages); ≥ 10× piscina (${(result.wasm_routed_msgs_per_s / result.piscina_task_per_s).toFixed(1)}×)`],
+    ['WASM routed msgs/s, ABI v1, 2 workers', fmt(result.wasm_routed_v1_msgs_per_s), `16-byte headers; v2 costs ${(100 * (1 - result.wasm_routed_msgs_per_s / result.wasm_routed_v1_msgs_per_s)).toFixed(0)}%`],
+    ['WASM routed msgs/s, workers: 0', fmt(result.routed_msgs_per_s_workers0), 'the same ring in one thread (simulation mode)'],
     ['piscina tasks/s, one per message', fmt(result.piscina_task_per_s), 'peer, 2 workers'],
     ['metering overhead (metered / unmetered)', result.metering_overhead_ratio.toFixed(2), 'target ≤ 1.5, CPU-bound sieve'],
     ['restart ticks, crash → running (max)', String(result.restart_ticks), 'target 1; JS and WASM children, one_for_one'],

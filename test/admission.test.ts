@@ -5,7 +5,7 @@ import { AdmissionError } from '../src/errors.ts';
 import { admissionPolicyDefaults, admitPlugin, type AdmissionPolicy } from '../src/wasm/admission.ts';
 import type { PluginManifest } from '../src/wasm/manifest.ts';
 import { generateKeyPair, signPlugin, type PluginSignature } from '../src/wasm/signing.ts';
-import { minimalAgentWat, wat, type AgentWatParts } from './fixtures/wat.ts';
+import { agentWatDefaults, minimalAgentWat, wat, type AgentWatParts } from './fixtures/wat.ts';
 
 const devPrivateKeyPem = readFileSync(new URL('../examples/keys/dev.key.pem', import.meta.url), 'utf8');
 const devPublicKeyPem = readFileSync(new URL('../examples/keys/dev.pub.pem', import.meta.url), 'utf8');
@@ -190,6 +190,29 @@ describe('admission: imports', () => {
     expect(error.message).toMatch(/imports 'lockstep\.publish' as \(i32, i32, i32\) -> i32; ABI v1 defines it as \(i32, i32, i32, i32\) -> i32/);
   });
 
+  it('admits the optional lockstep.backpressure () -> i32 in both versions', () => {
+    const imports = `${agentWatDefaults.imports}
+      (import "lockstep" "backpressure" (func $backpressure (result i32)))`;
+    expect(admit(agent({ imports })).keyId).toBe(devKeyId);
+    const v2 = agent({ imports, lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) i32.const 2)' });
+    expect(admit(v2, { manifest: manifest({ abi: 2 }) }).keyId).toBe(devKeyId);
+  });
+
+  it('refuses lockstep.backpressure with the wrong type, or as a global', () => {
+    const v2 = manifest({ abi: 2 });
+    const withBackpressure = (declaration: string) =>
+      agent({ imports: `(import "lockstep" "backpressure" ${declaration})`, lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) i32.const 2)' });
+    const wide = refusal(() => admit(withBackpressure('(func (result i64))'), { manifest: v2 }));
+    expect(wide.code).toBe('admission_import');
+    expect(wide.message).toMatch(/^module 'forager\.wasm' imports 'lockstep\.backpressure' as \(\) -> i64; ABI v2 defines it as \(\) -> i32 \(docs\/abi\.md\)$/);
+    const asked = refusal(() => admit(withBackpressure('(func (param i32) (result i32))'), { manifest: v2 }));
+    expect(asked.message).toMatch(/imports 'lockstep\.backpressure' as \(i32\) -> i32; ABI v2 defines it as \(\) -> i32/);
+    const v1 = refusal(() => admit(agent({ imports: '(import "lockstep" "backpressure" (func))' })));
+    expect(v1.message).toMatch(/imports 'lockstep\.backpressure' as \(\) -> \(\); ABI v1 defines it as \(\) -> i32/);
+    const global = refusal(() => admit(withBackpressure('(global i32)'), { manifest: v2 }));
+    expect([global.code, global.message.match(/imports 'lockstep\.backpressure' as a global; it is a function \(\) -> i32/) !== null]).toEqual(['admission_import', true]);
+  });
+
   it('refuses a lockstep name the ABI does not have, and a lockstep import that is not a function', () => {
     const unknown = refusal(() => admit(agent({ imports: '(import "lockstep" "clock" (func (result i64)))' })));
     expect([unknown.code, unknown.message.match(/'lockstep\.clock', which ABI v1 does not have/) !== null]).toEqual(['admission_import', true]);
@@ -281,17 +304,53 @@ describe('admission: start function', () => {
 });
 
 describe('admission: ABI version', () => {
-  it('refuses abi 2 in the manifest', () => {
-    const wrong = { ...manifest(), abi: 2 } as unknown as PluginManifest;
-    const error = refusal(() => admit(agent(), { manifest: wrong, signature: null }));
-    expect(error.code).toBe('admission_abi');
-    expect(error.message).toMatch(/field 'abi' is 2, but this lockstep speaks only ABI version 1/);
+  const versionBody = (version: number) => `(func (export "lockstep_abi_version") (result i32) i32.const ${version})`;
+  const v2 = manifest({ abi: 2 });
+
+  it('admits an ABI v2 module: lockstep_abi_version returns 2 and the manifest says "abi": 2', () => {
+    const admitted = admit(agent({ lockstep_abi_version: versionBody(2) }), { manifest: v2 });
+    expect([admitted.keyId, admitted.manifest.abi]).toEqual([devKeyId, 2]);
   });
 
-  it('refuses lockstep_abi_version returning 2', () => {
-    const error = refusal(() => admit(agent({ lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) i32.const 2)' })));
+  it('still admits an ABI v1 module (1 and "abi": 1), unoptimised AssemblyScript (i32.const 2, return) for v2 too', () => {
+    const admitted = admit(agent());
+    expect([admitted.keyId, admitted.manifest.abi]).toEqual([devKeyId, 1]);
+    const unoptimised = agent({ lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) (local i32) i32.const 2 return)' });
+    expect(admit(unoptimised, { manifest: v2 }).manifest.abi).toBe(2);
+  });
+
+  it('refuses abi 3 in the manifest, naming the versions it speaks', () => {
+    const wrong = { ...manifest(), abi: 3 } as unknown as PluginManifest;
+    const error = refusal(() => admit(agent(), { manifest: wrong, signature: null }));
     expect(error.code).toBe('admission_abi');
-    expect(error.message).toMatch(/reports ABI version 2 \(lockstep_abi_version returns 2\)/);
+    expect(error.message).toMatch(/field 'abi' is 3, but this lockstep speaks only ABI v1 and v2 \(docs\/abi\.md\); build the agent against ABI v2 and write "abi": 2/);
+  });
+
+  it('refuses a module whose lockstep_abi_version disagrees with its manifest, either way round', () => {
+    const newer = refusal(() => admit(agent({ lockstep_abi_version: versionBody(2) })));
+    expect(newer.code).toBe('admission_abi');
+    expect(newer.message).toMatch(
+      /^module 'forager\.wasm' reports ABI version 2 \(lockstep_abi_version returns 2\), but its manifest says "abi": 1; .*must agree: write "abi": 2 in the manifest and re-sign, or build the module for ABI v1$/,
+    );
+    const older = refusal(() => admit(agent(), { manifest: v2 }));
+    expect(older.code).toBe('admission_abi');
+    expect(older.message).toMatch(/reports ABI version 1 \(lockstep_abi_version returns 1\), but its manifest says "abi": 2; .*build the module for ABI v2$/);
+  });
+
+  it('refuses lockstep_abi_version returning a version this lockstep does not speak (3, 0)', () => {
+    for (const version of [3, 0]) {
+      const error = refusal(() => admit(agent({ lockstep_abi_version: versionBody(version) }), { manifest: v2 }));
+      expect(error.code).toBe('admission_abi');
+      expect(error.message).toMatch(new RegExp(`reports ABI version ${version} \\(lockstep_abi_version returns ${version}\\); this lockstep speaks only ABI v1 and v2`));
+    }
+  });
+
+  it('asks for the constant of the manifest\'s version when lockstep_abi_version cannot be read', () => {
+    const error = refusal(() =>
+      admit(agent({ lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) i32.const 1 i32.const 1 i32.add)' }), { manifest: v2 }),
+    );
+    expect(error.code).toBe('admission_abi');
+    expect(error.message).toMatch(/does not simply return a constant.*ABI v2 \(the manifest's "abi": 2\) requires .*i32\.const 2\)/);
   });
 
   it('refuses a lockstep_abi_version that computes its answer (it is read, never run)', () => {

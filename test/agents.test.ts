@@ -1,9 +1,10 @@
 /**
  * The sample WASM agents (actors/agents) and their AssemblyScript SDK, tested as built and
- * committed (actors/agents/build). Each module is real WebAssembly run by V8; only the four
+ * committed (actors/agents/build). Each module is real WebAssembly run by V8; only the
  * `lockstep` imports are stood in for by a hand-driven host in this file, so a test can
- * deliver one message and look at exactly what the agent published. The runtime's own host
- * is tested elsewhere; here the question is whether the agents keep ABI v1 (docs/abi.md).
+ * deliver one message (an ABI v2 Envelope, written by src/wasm/envelope-layout.ts as the
+ * host writes it) and look at exactly what the agent published. The runtime's own host is
+ * tested elsewhere; here the question is whether the agents keep ABI v2 (docs/abi.md).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,16 +23,18 @@ import { InferRequest } from '../schemas/generated/lockstep/tensor/infer-request
 import { InferResponse } from '../schemas/generated/lockstep/tensor/infer-response.ts';
 import { Tensor } from '../schemas/generated/lockstep/tensor/tensor.ts';
 import { depthGlobalExport, fuelGlobalExport } from '../src/wasm/abi.ts';
+import { EnvelopeAt, envelopeHeaderBytes, writeEnvelopeHeader } from '../src/envelope-layout.ts';
 
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 const agentsDirectory = join(repositoryRoot, 'actors', 'agents');
 const buildDirectory = join(agentsDirectory, 'build');
 const devPublicKeyPem = readFileSync(join(repositoryRoot, 'examples', 'keys', 'dev.pub.pem'), 'utf8');
 
-const agentNames = ['bad_code', 'bad_init', 'counter', 'grower', 'hasher', 'pilot', 'ping', 'pong', 'recursor', 'rogue', 'sieve', 'spinner'] as const;
+const agentNames = ['bad_code', 'bad_init', 'counter', 'grower', 'hasher', 'pacer', 'pilot', 'ping', 'pong', 'recursor', 'rogue', 'sieve', 'spinner'] as const;
 type AgentName = (typeof agentNames)[number];
 
-const headerBytes = 16;
+/** ABI v2: the Envelope's 60 bytes before its payload. */
+const headerBytes = envelopeHeaderBytes;
 const payloadBytesMax = 64 * 1024;
 const pageBytes = 64 * 1024;
 const priorityMax = 255;
@@ -42,7 +45,7 @@ const priorityMax = 255;
 /** Topic ids the hand-driven host hands out; the agents must not care which numbers they get. */
 const topicIds = new Map<string, number>([
   ['numbers', 11], ['counts', 12], ['ping', 13], ['pong', 14], ['jobs', 15], ['results', 16], ['config', 17],
-  ['decisions', 18], ['infer/policy', 19], ['actor/9', 20],
+  ['decisions', 18], ['infer/policy', 19], ['actor/9', 20], ['load', 22],
 ]);
 
 interface AgentExports {
@@ -64,20 +67,26 @@ interface Published {
 interface Header {
   sender?: number;
   seq?: number;
+  tick?: number;
   priority?: number;
 }
 
 /**
  * One agent instance with the `lockstep` imports implemented as docs/abi.md says: topic ids
  * only for the manifest's topics, publish refused with -1..-4 for the listed reasons,
- * random from a scripted list. `deliver` copies a message to agent_alloc's address and calls
- * agent_receive, as the host does.
+ * random from a scripted list, backpressure whatever the test set. `deliver` writes an ABI v2
+ * message (Envelope header, then payload) at agent_alloc's address and calls agent_receive,
+ * as the host does.
  */
 class HandDrivenAgent {
   readonly published: Published[] = [];
   readonly logs: Array<{ level: number; text: string }> = [];
   /** Draws `random` returns, in order; it throws when they run out. */
   readonly randomDraws: number[] = [];
+  /** What `backpressure` returns: the publishes "refused at the previous tick's barrier". */
+  refusedLastTick = 0;
+  /** How many times the agent called `backpressure`. */
+  backpressureCalls = 0;
   exports!: AgentExports;
 
   private constructor(
@@ -106,12 +115,9 @@ class HandDrivenAgent {
   deliver(topicName: string, payload: Uint8Array, header: Header = {}): number {
     const len = headerBytes + payload.length;
     const ptr = this.exports.agent_alloc(len);
-    const message = new DataView(this.exports.memory.buffer, ptr, len);
-    message.setUint32(0, this.topicId(topicName), true);
-    message.setUint32(4, header.sender ?? 0, true);
-    message.setUint32(8, header.seq ?? 0, true);
-    message.setUint32(12, header.priority ?? 0, true);
-    new Uint8Array(this.exports.memory.buffer, ptr + headerBytes, payload.length).set(payload);
+    const memory = this.exports.memory.buffer;
+    writeEnvelopeHeader(new DataView(memory), ptr, this.topicId(topicName), header.sender ?? 0, header.seq ?? 0, header.tick ?? 0, header.priority ?? 0, payload.length);
+    new Uint8Array(memory, ptr + headerBytes, payload.length).set(payload);
     return this.exports.agent_receive(ptr, len);
   }
 
@@ -160,6 +166,10 @@ class HandDrivenAgent {
         if (draw === undefined) throw new Error('test bug: the agent drew more random numbers than scripted');
         return draw | 0;
       },
+      backpressure: () => {
+        this.backpressureCalls++;
+        return this.refusedLastTick;
+      },
     };
   }
 }
@@ -207,6 +217,7 @@ const importTypes: Record<string, string> = {
   topic: '(param i32 i32) (result i32)',
   log: '(param i32 i32 i32)',
   random: '(result i32)',
+  backpressure: '(result i32)',
 };
 
 describe('built agents', () => {
@@ -232,7 +243,7 @@ describe('built agents', () => {
     expect(admitted.keyId).toBe('b38cca2f29653abe');
   });
 
-  it.each(agentNames)('%s: imports only the four lockstep functions with their ABI types, and has no start section', (name) => {
+  it.each(agentNames)('%s: imports only lockstep functions of the ABI, with their types, and has no start section', (name) => {
     const text = moduleText(builtFiles(name).bytes);
     const types = typesOf(text);
     const imports = [...text.matchAll(/\(import "([^"]*)" "([^"]*)" \((\w+) \(;\d+;\)(?: \(type (\d+)\))?/g)];
@@ -245,22 +256,23 @@ describe('built agents', () => {
     expect(text).not.toMatch(/\(start /);
   });
 
-  it.each(agentNames)('%s: exports memory with a maximum within memoryPages, lockstep_abi_version as i32.const 1, and the agent functions', (name) => {
+  it.each(agentNames)('%s: says "abi": 2, exports memory with a maximum within memoryPages, lockstep_abi_version as i32.const 2, and the agent functions', (name) => {
     const { bytes, manifest } = builtFiles(name);
+    expect(manifest.abi).toBe(2);
     const text = moduleText(bytes);
     const memory = /\(memory \(;0;\) (\d+) (\d+)\)/.exec(text);
     expect(memory).not.toBeNull();
     expect(Number(memory?.[2])).toBeLessThanOrEqual(manifest.limits.memoryPages);
     expect(text).toContain('(export "memory" (memory 0))');
     const versionIndex = /\(export "lockstep_abi_version" \(func (\d+)\)\)/.exec(text)?.[1];
-    expect(text).toMatch(new RegExp(`\\(func \\(;${versionIndex};\\) \\(type \\d+\\) \\(result i32\\)\\n\\s+i32\\.const 1\\)`));
+    expect(text).toMatch(new RegExp(`\\(func \\(;${versionIndex};\\) \\(type \\d+\\) \\(result i32\\)\\n\\s+i32\\.const 2\\)`));
     const exportNames = [...WebAssembly.Module.exports(new WebAssembly.Module(bytes))].map((entry) => entry.name).sort();
     expect(exportNames).toEqual(['agent_alloc', 'agent_init', 'agent_receive', 'agent_shutdown', 'agent_step', 'lockstep_abi_version', 'memory']);
   });
 
-  it.each(agentNames)('%s: reports ABI 1, and agent_alloc gives a 16-byte aligned inbox for a whole message and traps beyond it', async (name) => {
+  it.each(agentNames)('%s: reports ABI 2, and agent_alloc gives a 16-byte aligned inbox for a whole message and traps beyond it', async (name) => {
     const agent = await HandDrivenAgent.built(name);
-    expect(agent.exports.lockstep_abi_version()).toBe(1);
+    expect(agent.exports.lockstep_abi_version()).toBe(2);
     const small = agent.exports.agent_alloc(headerBytes);
     expect(small % 16).toBe(0);
     expect(agent.exports.agent_alloc(headerBytes + payloadBytesMax)).toBe(small);
@@ -330,6 +342,65 @@ describe('ping and pong', () => {
     expect(pong.deliver('pong', u32s(1))).toBe(0);
     expect(pong.deliver('ping', new Uint8Array([1, 2, 3]))).toBe(0);
     expect(pong.take()).toEqual([]);
+  });
+});
+
+describe('pacer', () => {
+  /** Runs one step with `refused` as backpressure(); returns the (serial, burst) of each message sent. */
+  function step(pacer: HandDrivenAgent, tick: number, refused: number): Array<[number, number]> {
+    pacer.refusedLastTick = refused;
+    expect(pacer.exports.agent_step(tick)).toBe(0);
+    return pacer.take().map((sent) => {
+      expect([sent.topic, sent.payload.length, sent.priority]).toEqual([pacer.topicId('load'), 8, 0]);
+      return [readU32(sent.payload, 0), readU32(sent.payload, 4)];
+    });
+  }
+
+  it('asks backpressure() every step: grows its burst by one while nothing is refused (to 64), halves it (to at least 1) when some were', async () => {
+    const pacer = await HandDrivenAgent.built('pacer');
+    expect(pacer.exports.agent_init()).toBe(0);
+    expect(pacer.backpressureCalls).toBe(0);
+    const bursts: number[] = [];
+    let serial = 0;
+    const run = (tick: number, refused: number): void => {
+      const sent = step(pacer, tick, refused);
+      const burst = sent.length;
+      bursts.push(burst);
+      // Serials count every publish, refused ones too; each message carries its step's burst.
+      expect(sent).toEqual(Array.from({ length: burst }, (_, index) => [serial + index, burst]));
+      serial += burst;
+    };
+    for (let tick = 1; tick <= 5; tick++) run(tick, 0);
+    expect(bursts).toEqual([1, 2, 3, 4, 5]);
+    run(6, 2); // two of the 5 refused at the last barrier: halve
+    run(7, 0);
+    run(8, 1);
+    run(9, 1);
+    run(10, 1);
+    run(11, 7);
+    expect(bursts.slice(5)).toEqual([2, 3, 1, 1, 1, 1]);
+    expect(pacer.backpressureCalls).toBe(11);
+    for (let tick = 12; tick < 12 + 70; tick++) run(tick, 0);
+    expect(bursts.slice(-8)).toEqual([64, 64, 64, 64, 64, 64, 64, 64]);
+    run(100, 64);
+    expect(bursts.at(-1)).toBe(32);
+  });
+
+  it('ignores what it is sent directly, and starts over at a burst of 1 after agent_init (a restart)', async () => {
+    const pacer = await HandDrivenAgent.built('pacer');
+    expect(pacer.exports.agent_init()).toBe(0);
+    expect(pacer.deliver('actor/9', u32s(1, 2, 3))).toBe(0);
+    expect(pacer.take()).toEqual([]);
+    expect(step(pacer, 1, 0)).toEqual([[0, 1]]);
+    expect(step(pacer, 2, 0)).toEqual([[1, 2], [2, 2]]);
+    expect(pacer.exports.agent_init()).toBe(0);
+    expect(step(pacer, 3, 0)).toEqual([[0, 1]]);
+  });
+
+  it('fails agent_init with an agent error when its manifest does not grant `load`', async () => {
+    const files = builtFiles('pacer');
+    const pacer = await HandDrivenAgent.load(files.bytes, { ...files.manifest, capabilities: { publish: [], subscribe: [], models: [] } });
+    expect(pacer.exports.agent_init()).toBe(-1);
   });
 });
 
@@ -435,7 +506,8 @@ describe('hasher', () => {
     expect(hasher.exports.agent_init()).toBe(0);
     const data = new TextEncoder().encode('lockstep hashes deterministically');
     expect(hasher.deliver('jobs', new Uint8Array([...u32s(250), ...data]), { sender: 3, seq: 41 })).toBe(0);
-    expect(hasher.deliver('jobs', new Uint8Array([7, 8]), { sender: 3, seq: 42 })).toBe(0);
+    // The u64 seq past 2^32: the result carries its low 32 bits.
+    expect(hasher.deliver('jobs', new Uint8Array([7, 8]), { sender: 3, seq: 2 ** 32 + 42 })).toBe(0);
     const results = hasher.take();
     expect(results.map((sent) => sent.topic)).toEqual([hasher.topicId('results'), hasher.topicId('results')]);
     expect(hasherResult(results[0]?.payload ?? new Uint8Array())).toEqual({ seq: 41, rounds: 250, digest: hasherDigest(data, 250) });
@@ -577,7 +649,7 @@ const tooLongTopicName = 't'.repeat(257);
 
 /** An agent that exercises every SDK function; agent_step(tick) picks the case. */
 const probeSource = `
-import { LogLevel, Status, agent_alloc, log, message, outbox, publish, publishBytes, publishString, publishU32, random, randomBelow, topic } from './sdk/lockstep';
+import { LogLevel, Status, agent_alloc, backpressure, log, message, outbox, publish, publishBytes, publishString, publishU32, random, randomBelow, topic } from './sdk/lockstep';
 export { lockstep_abi_version, agent_alloc } from './sdk/lockstep';
 
 let out: i32 = -1;
@@ -591,15 +663,16 @@ export function agent_init(): i32 {
 export function agent_receive(ptr: i32, len: i32): i32 {
   const received = message(ptr, len);
   const payload = received.payload;
-  const echo = outbox(28 + payload.length);
+  const echo = outbox(40 + payload.length);
   store<u32>(echo.dataStart, <u32>received.topic);
   store<u32>(echo.dataStart, received.sender, 4);
-  store<u32>(echo.dataStart, received.seq, 8);
-  store<u32>(echo.dataStart, received.priority, 12);
-  store<u32>(echo.dataStart, <u32>payload.byteOffset, 16);
-  store<u32>(echo.dataStart, <u32>payload.buffer.byteLength, 20);
-  store<u32>(echo.dataStart, <u32>received.payloadLength, 24);
-  for (let index = 0; index < payload.length; index++) echo[28 + index] = payload[index];
+  store<u64>(echo.dataStart, received.seq, 8);
+  store<u64>(echo.dataStart, received.tick, 16);
+  store<u32>(echo.dataStart, received.priority, 24);
+  store<u32>(echo.dataStart, <u32>payload.byteOffset, 28);
+  store<u32>(echo.dataStart, <u32>payload.buffer.byteLength, 32);
+  store<u32>(echo.dataStart, <u32>received.payloadLength, 36);
+  for (let index = 0; index < payload.length; index++) echo[40 + index] = payload[index];
   if (received.payloadPtr != payload.dataStart) return -9;
   return publish(out, echo, <i32>received.priority);
 }
@@ -614,9 +687,13 @@ export function agent_step(tick: i32): i32 {
   if (tick == 6) return topic('undeclared');
   if (tick == 7) return topic('${tooLongTopicName}');
   if (tick == 8) return outbox(65537).length;
-  if (tick == 9) { const ignored = message(0, 16); return Status.Ok; }
+  if (tick == 9) { const ignored = message(0, 60); return Status.Ok; }
   if (tick == 10) return <i32>randomBelow(0);
-  if (tick == 11) { const past = message(<i32>agent_alloc(16), 16).payload; return past[0]; }
+  if (tick == 11) { const at = agent_alloc(60); store<u32>(at, 0, 56); const past = message(at, 60).payload; return past[0]; }
+  if (tick == 12) return Status.Stop;
+  if (tick == 13) { const at = agent_alloc(64); store<u32>(at, 3, 56); const ignored = message(at, 64); return Status.Ok; }
+  if (tick == 14) { const at = agent_alloc(59); const ignored = message(at, 59); return Status.Ok; }
+  if (tick == 15) return backpressure() + backpressure();
   return Status.Stop;
 }
 
@@ -630,7 +707,7 @@ const probeManifest = parseManifest(
   {
     name: 'probe',
     version: '1.0.0',
-    abi: 1,
+    abi: 2,
     capabilities: { publish: [probeTopicName], subscribe: ['numbers'], models: [] },
     limits: { fuelPerStep: 1_000_000, memoryPages: 16 },
   },
@@ -687,22 +764,41 @@ describe('SDK (actors/agents/sdk/lockstep.ts)', () => {
     expect(probe.exports.agent_step(6)).toBe(-1);
   });
 
-  it('message() decodes the 16-byte header and gives the payload as a view over the inbox', () => {
+  it('message() reads the Envelope (topic, sender, the whole u64 seq and tick, priority) and gives the payload as a view over the inbox', () => {
     const payload = new Uint8Array([5, 6, 7, 250]);
-    expect(probe.deliver('numbers', payload, { sender: 0xfffffffe, seq: 0x12345678, priority: 200 })).toBe(0);
+    const seq = 0x1f_1234_5678; // past 2^32: v2 carries all 64 bits, v1 only the low 32
+    const tick = 2 ** 40 + 5;
+    expect(probe.deliver('numbers', payload, { sender: 0xfffffffe, seq, tick, priority: 200 })).toBe(0);
     const [echo] = probe.take();
     expect(echo?.priority).toBe(200);
     const bytes = echo?.payload ?? new Uint8Array();
-    expect([0, 4, 8, 12, 16, 20, 24].map((at) => readU32(bytes, at))).toEqual([
-      topicIds.get('numbers'), 0xfffffffe, 0x12345678, 200,
-      headerBytes, headerBytes + payloadBytesMax, payload.length,
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect([readU32(bytes, 0), readU32(bytes, 4), view.getBigUint64(8, true), view.getBigUint64(16, true)]).toEqual([
+      topicIds.get('numbers'), 0xfffffffe, BigInt(seq), BigInt(tick),
     ]);
-    expect([...bytes.subarray(28)]).toEqual([...payload]);
+    expect([24, 28, 32, 36].map((at) => readU32(bytes, at))).toEqual([200, headerBytes, headerBytes + payloadBytesMax, payload.length]);
+    expect([...bytes.subarray(40)]).toEqual([...payload]);
+  });
+
+  it('message() reads the fields at the offsets of src/wasm/envelope-layout.ts', () => {
+    expect([EnvelopeAt.topic, EnvelopeAt.sender, EnvelopeAt.seq, EnvelopeAt.tick, EnvelopeAt.priority, EnvelopeAt.payloadLength, EnvelopeAt.payload]).toEqual([24, 28, 32, 40, 52, 56, 60]);
+    expect(probe.deliver('numbers', new Uint8Array([1]), { seq: 3, tick: 4, priority: 255 })).toBe(0);
+    const bytes = probe.take()[0]?.payload ?? new Uint8Array();
+    expect([readU32(bytes, 8), readU32(bytes, 16), readU32(bytes, 24), bytes.length]).toEqual([3, 4, 255, 41]);
   });
 
   it('message() with an empty payload gives an empty view', () => {
     expect(probe.deliver('numbers', new Uint8Array())).toBe(0);
-    expect(readU32(probe.take()[0]?.payload ?? new Uint8Array(28), 24)).toBe(0);
+    expect(readU32(probe.take()[0]?.payload ?? new Uint8Array(40), 36)).toBe(0);
+  });
+
+  it('backpressure() passes the host\'s count through, unchanged within a tick', () => {
+    probe.refusedLastTick = 3;
+    probe.backpressureCalls = 0;
+    expect(probe.exports.agent_step(15)).toBe(6);
+    expect(probe.backpressureCalls).toBe(2);
+    probe.refusedLastTick = 0;
+    expect(probe.exports.agent_step(15)).toBe(0);
   });
 
   it('publishString() sends UTF-8, lone surrogates as U+FFFD', () => {
@@ -739,6 +835,8 @@ describe('SDK (actors/agents/sdk/lockstep.ts)', () => {
     [8, 'outbox() larger than 64 KiB'],
     [9, 'message() anywhere but the inbox'],
     [10, 'randomBelow(0)'],
+    [13, 'message() whose payload length field (3) is not len - 60 (4)'],
+    [14, 'message() shorter than the 60-byte Envelope header'],
   ])('traps (tick %i): %s', (tick) => {
     expect(() => probe.exports.agent_step(tick)).toThrow(/unreachable/);
   });

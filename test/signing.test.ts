@@ -18,7 +18,7 @@ import {
   verifyPlugin,
   type PluginSignature,
 } from '../src/wasm/signing.ts';
-import { minimalAgentWat, wat } from './fixtures/wat.ts';
+import { minimalAgentWat, wat, type AgentWatParts } from './fixtures/wat.ts';
 
 const devPrivateKeyPath = fileURLToPath(new URL('../examples/keys/dev.key.pem', import.meta.url));
 const devPublicKeyPath = fileURLToPath(new URL('../examples/keys/dev.pub.pem', import.meta.url));
@@ -31,11 +31,16 @@ const dir = mkdtempSync(join(tmpdir(), 'lockstep-signing-'));
 const docsManifestText = `{
   "name": "counter",
   "version": "1.0.0",
-  "abi": 1,
+  "abi": 2,
   "capabilities": { "publish": ["counts"], "subscribe": ["numbers"], "models": [] },
   "limits": { "fuelPerStep": 1000000, "memoryPages": 16 }
 }`;
 const docsManifest = parseManifest(JSON.parse(docsManifestText), 'docs');
+
+/** A minimal agent of the docs manifest's ABI version (2), so the two agree as admission requires. */
+function agentWat(overrides: Partial<AgentWatParts> = {}): string {
+  return minimalAgentWat({ lockstep_abi_version: '(func (export "lockstep_abi_version") (result i32) i32.const 2)', ...overrides });
+}
 
 function manifestError(value: unknown): AdmissionError {
   try {
@@ -62,7 +67,7 @@ describe('manifest', () => {
     expect(docsManifest).toEqual({
       name: 'counter',
       version: '1.0.0',
-      abi: 1,
+      abi: 2,
       capabilities: { publish: ['counts'], subscribe: ['numbers'], models: [] },
       limits: { fuelPerStep: 1_000_000, memoryPages: 16 },
     });
@@ -70,11 +75,11 @@ describe('manifest', () => {
 
   it('canonical JSON: keys sorted at every level, no whitespace, arrays in written order', () => {
     expect(canonicalManifestJson(docsManifest)).toBe(
-      '{"abi":1,"capabilities":{"models":[],"publish":["counts"],"subscribe":["numbers"]},' +
+      '{"abi":2,"capabilities":{"models":[],"publish":["counts"],"subscribe":["numbers"]},' +
         '"limits":{"fuelPerStep":1000000,"memoryPages":16},"name":"counter","version":"1.0.0"}',
     );
     const reordered = parseManifest(JSON.parse(`{"limits":{"memoryPages":16,"fuelPerStep":1000000},"version":"1.0.0","name":"counter",
-      "capabilities":{"subscribe":["numbers"],"models":[],"publish":["counts"]},"abi":1}`), 'reordered');
+      "capabilities":{"subscribe":["numbers"],"models":[],"publish":["counts"]},"abi":2}`), 'reordered');
     expect(canonicalManifestJson(reordered)).toBe(canonicalManifestJson(docsManifest));
   });
 
@@ -82,7 +87,8 @@ describe('manifest', () => {
     [['name'], undefined, /field 'name' must be 1\.\.64 letters.*got nothing \(the field is missing\); write "name": "counter"/],
     [['name'], 'has spaces', /field 'name' must be/],
     [['version'], 7, /field 'version' must be .* got number 7; write "version": "1\.0\.0"/],
-    [['abi'], '1', /field 'abi' must be the number 1, got "1"; write "abi": 1/],
+    [['abi'], '1', /field 'abi' must be the number 1 or 2, got "1"; write "abi": 2/],
+    [['abi'], 1.5, /field 'abi' must be the number 1 or 2, got number 1\.5/],
     [['capabilities'], [], /field 'capabilities' must be an object, got an array/],
     [['capabilities', 'publish'], 'counts', /field 'capabilities\.publish' must be an array of names, got "counts"; write "publish": \["counts"\]/],
     [['capabilities', 'subscribe'], ['numbers', 3], /field 'capabilities\.subscribe\[1\]' must be a name/],
@@ -92,8 +98,8 @@ describe('manifest', () => {
     [['limits', 'fuelPerStep'], 1.5, /field 'limits\.fuelPerStep' must be a positive integer/],
     [['limits', 'memoryPages'], 65_537, /field 'limits\.memoryPages' must be an integer in 1\.\.65536 \(pages of 64 KiB\)/],
     [['limits', 'memoryPages'], '16', /field 'limits\.memoryPages' .* got "16"; write "memoryPages": 16/],
-    [['permissions'], ['all'], /field 'permissions' is not part of manifest ABI v1 \(it would not be covered by the signature\)/],
-    [['limits', 'cpu'], 1, /field 'limits\.cpu' is not part of manifest ABI v1/],
+    [['permissions'], ['all'], /field 'permissions' is not part of the manifest \(ABI v1 and v2; it would not be covered by the signature\)/],
+    [['limits', 'cpu'], 1, /field 'limits\.cpu' is not part of the manifest/],
   ] as Array<[string[], unknown, RegExp]>)('refuses %j = %j, naming the field and what to write', (path, value, message) => {
     const error = manifestError(withField(path, value));
     expect(error.code).toBe('admission_manifest');
@@ -101,11 +107,17 @@ describe('manifest', () => {
     expect(error.message).toMatch(message);
   });
 
-  it('refuses a manifest that is not an object, and abi 2 with its own code', () => {
+  it('refuses a manifest that is not an object, and abi 3 with its own code', () => {
     expect(manifestError([]).message).toMatch(/the manifest must be a JSON object, got an array; write e\.g\. \{ "name"/);
-    const abi = manifestError(withField(['abi'], 2));
+    const abi = manifestError(withField(['abi'], 3));
     expect(abi.code).toBe('admission_abi');
-    expect(abi.message).toMatch(/field 'abi' is 2, but this lockstep speaks only ABI version 1/);
+    expect(abi.message).toMatch(/field 'abi' is 3, but this lockstep speaks only ABI v1 and v2/);
+  });
+
+  it('parses abi 1 and abi 2, keeping the version (the host lays out messages by it)', () => {
+    expect(parseManifest(withField(['abi'], 1), 'v1').abi).toBe(1);
+    expect(parseManifest(withField(['abi'], 2), 'v2').abi).toBe(2);
+    expect(canonicalManifestJson(parseManifest(withField(['abi'], 2), 'v2'))).toMatch(/^\{"abi":2,/);
   });
 });
 
@@ -129,7 +141,7 @@ describe('keys and signatures', () => {
   });
 
   it('signs exactly "lockstep-plugin-v1\\n" || sha256(module) || sha256(canonical manifest JSON)', () => {
-    const bytes = wat(minimalAgentWat());
+    const bytes = wat(agentWat());
     const signature = signPlugin(bytes, docsManifest, devPrivateKeyPem);
     expect(signature.algorithm).toBe('ed25519');
     const message = Buffer.concat([
@@ -143,7 +155,7 @@ describe('keys and signatures', () => {
   });
 
   it('verifyPlugin refuses unsigned, untrusted, tampered and malformed signatures', () => {
-    const bytes = wat(minimalAgentWat());
+    const bytes = wat(agentWat());
     const signature = signPlugin(bytes, docsManifest, devPrivateKeyPem);
     const codeOf = (action: () => unknown): string => {
       try {
@@ -199,7 +211,7 @@ describe('plugin files', () => {
     const folder = join(dir, 'load');
     mkdirSync(folder);
     const wasmPath = join(folder, 'counter.wasm');
-    const bytes = wat(minimalAgentWat());
+    const bytes = wat(agentWat());
     writeFileSync(wasmPath, bytes);
     writeFileSync(join(folder, 'counter.manifest.json'), docsManifestText);
     const unsigned = loadPluginFiles(wasmPath);
@@ -223,7 +235,7 @@ describe('plugin files', () => {
       throw new Error('expected loadPluginFiles to fail');
     };
     expect([load().code, load().message]).toEqual(['admission_file', `module '${wasmPath}' does not exist; check the path`]);
-    writeFileSync(wasmPath, wat(minimalAgentWat()));
+    writeFileSync(wasmPath, wat(agentWat()));
     expect(load().code).toBe('admission_file');
     expect(load().message).toMatch(/manifest '.*broken\.manifest\.json' for module 'broken\.wasm' does not exist; write one next to the module/);
     writeFileSync(join(folder, 'broken.manifest.json'), '{ "name": "broken", ');
@@ -280,7 +292,7 @@ describe('CLI: keygen, sign, verify', () => {
     const folder = join(dir, 'cli');
     mkdirSync(folder);
     const wasmPath = join(folder, 'counter.wasm');
-    const bytes = wat(minimalAgentWat());
+    const bytes = wat(agentWat());
     writeFileSync(wasmPath, bytes);
     const elsewhere = join(dir, 'counter-manifest-elsewhere.json');
     writeFileSync(elsewhere, docsManifestText);
@@ -312,13 +324,13 @@ describe('CLI: keygen, sign, verify', () => {
     const folder = join(dir, 'unsigned');
     mkdirSync(folder);
     const wasmPath = join(folder, 'loose.wasm');
-    writeFileSync(wasmPath, wat(minimalAgentWat()));
+    writeFileSync(wasmPath, wat(agentWat()));
     writeFileSync(join(folder, 'loose.manifest.json'), docsManifestText);
     expect((await cliError('verify', wasmPath, '--trust', devPublicKeyPath)).code).toBe('admission_unsigned');
     expect(await cli('verify', wasmPath, '--allow-unsigned')).toMatch(/^OK loose\.wasm: counter 1\.0\.0, key none \(unsigned, admitted only because of --allow-unsigned\), sha256 [0-9a-f]{64}$/);
 
     const wasiPath = join(folder, 'wasi.wasm');
-    writeFileSync(wasiPath, wat(minimalAgentWat({ imports: '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' })));
+    writeFileSync(wasiPath, wat(agentWat({ imports: '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' })));
     writeFileSync(join(folder, 'wasi.manifest.json'), docsManifestText);
     const refused = await cliError('verify', wasiPath, '--allow-unsigned');
     expect(refused.message).toMatch(/^module 'wasi\.wasm' imports 'wasi_snapshot_preview1\.fd_write'; agents may import only from 'lockstep'/);
@@ -328,7 +340,7 @@ describe('CLI: keygen, sign, verify', () => {
     const folder = join(dir, 'sign-errors');
     mkdirSync(folder);
     const wasmPath = join(folder, 'a.wasm');
-    writeFileSync(wasmPath, wat(minimalAgentWat()));
+    writeFileSync(wasmPath, wat(agentWat()));
     writeFileSync(join(folder, 'good.json'), docsManifestText);
     writeFileSync(join(folder, 'bad.json'), '{"name": "a"}');
     expect((await cliError('sign', wasmPath, join(folder, 'good.json'), '--key', join(folder, 'nope.pem'))).message).toMatch(/key '.*nope\.pem' does not exist/);
@@ -343,7 +355,7 @@ describe('CLI: keygen, sign, verify', () => {
     const keygen = await lockstep('keygen', '--out', join(folder, 'me'));
     expect([keygen.code, keygen.stdout]).toEqual([0, expect.stringMatching(/keyId [0-9a-f]{16}/)]);
     const wasmPath = join(folder, 'agent.wasm');
-    writeFileSync(wasmPath, wat(minimalAgentWat()));
+    writeFileSync(wasmPath, wat(agentWat()));
     writeFileSync(join(folder, 'manifest.json'), docsManifestText);
     expect((await lockstep('sign', wasmPath, join(folder, 'manifest.json'), '--key', join(folder, 'me.key.pem'))).code).toBe(0);
     const ok = await lockstep('verify', wasmPath, '--trust', join(folder, 'me.pub.pem'));

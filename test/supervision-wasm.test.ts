@@ -274,7 +274,7 @@ describe('Every crash source is handled the same way', () => {
     // Crashes in its first step (tick 2), restarts at 3, crashes in its next step (4), ...
     expect(lifecycle(run, 'root/bad')).toEqual([...started, ...crashCycle(2), ...crashCycle(4), ...crashCycle(6), ...crashCycle(8)]);
     for (const tick of [2, 4, 6, 8]) {
-      expect(crashDetail(run, 'root/bad', tick)).toBe('unknown return code: unknown return code 7; ABI v1 knows 0 (ok), 1 (stop) and negative errors');
+      expect(crashDetail(run, 'root/bad', tick)).toBe('unknown return code: unknown return code 7; ABI v2 knows 0 (ok), 1 (stop) and negative errors');
     }
     expect(run.runtime.snapshot().supervisors[0]?.state).toBe('stopped'); // closed normally, never gave up
     await expectReplays(run);

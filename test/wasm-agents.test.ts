@@ -112,7 +112,7 @@ describe('WASM agents on the worker pool', () => {
     runtime.inject('numbers', u32(1));
     await runtime.run(2);
     expect(crashOf(runtime, 'bad_init')).toMatch(/^trap: trap: .*unreachable/);
-    expect(crashOf(runtime, 'bad_code')).toMatch(/unknown return code 7; ABI v1 knows 0 \(ok\), 1 \(stop\) and negative errors/);
+    expect(crashOf(runtime, 'bad_code')).toMatch(/unknown return code 7; ABI v2 knows 0 \(ok\), 1 \(stop\) and negative errors/);
     expect(crashOf(runtime, 'grower')).toMatch(/^memory limit: trapped with its memory grown to the declared maximum of 16 pages \(1024 KiB\): unreachable/);
     expect(crashOf(runtime, 'recursor')).toMatch(/^call depth exceeded: call depth exceeded 1000 frames/);
     expect(runtime.snapshot().actors.find((a) => a.name === 'counter')?.lifecycle).toBe('running');
@@ -184,6 +184,42 @@ describe('WASM agents on the worker pool', () => {
     expect(first.lifecycle.map((e) => e.to)).toEqual(['created', 'initializing', 'running']);
     expect((await runtime.run(2)).ticks).toBe(3);
     expect(await runtime.close()).toBe(await runtime.close());
+  });
+});
+
+describe('backpressure, told to the agent', () => {
+  it('a publish the barrier refuses is a drop saying so, and backpressure() tells the agent at its next activation', async () => {
+    const pacer = await load('pacer');
+    // Its mailbox holds 8: a burst of more than 8 in one tick meets a full mailbox.
+    const slow = defineActor({
+      name: 'slow',
+      subscribe: ['load'],
+      init: () => [] as number[],
+      receive: (bursts, message) => {
+        bursts.push(new DataView(message.payload.buffer, message.payload.byteOffset, 8).getUint32(4, true));
+        return bursts;
+      },
+    });
+    const runtime = start((s) => {
+      s.spawn(pacer, { name: 'pacer' });
+      s.spawn(slow, { name: 'slow', mailboxCapacity: 8 });
+    });
+    await runtime.run(40);
+    await runtime.close();
+    const log = readLog(runtime.logBytes());
+    const refusals = log.ticks.flatMap((t) => t.drops).filter((d) => d.reason.startsWith('refused: mailbox full'));
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(new Set(refusals.map((d) => d.reason))).toEqual(new Set(['refused: mailbox full, the agent reads the count with backpressure() at its next activation']));
+    // The bursts grow by one from 1 while nothing is refused, then halve after a refusal.
+    const bursts = runtime.actor('slow').state<number[]>()!;
+    const sizes = bursts.filter((size, i) => i === 0 || size !== bursts[i - 1]);
+    expect(sizes.slice(0, 9)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // The burst of 9 met the full mailbox; the agent heard of it and halved to 4.
+    expect(sizes[9]).toBe(4);
+    expect(Math.max(...bursts)).toBeLessThanOrEqual(9);
+    // The same run replays.
+    const { replay } = await import('../src/index.ts');
+    expect((await replay(runtime.logBytes(), defineSystem({ name: 'wasm-test', setup: (s) => (s.spawn(pacer, { name: 'pacer' }), s.spawn(slow, { name: 'slow', mailboxCapacity: 8 })) }), { trustedKeys: [devKey] })).bitExact).toBe(true);
   });
 });
 

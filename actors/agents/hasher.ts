@@ -7,7 +7,8 @@
  * 4 bytes is hashed whole with hasher_rounds_default rounds. Rounds are capped at
  * hasher_rounds_max: the worst job (max rounds, 64 KiB payload) costs ~4.5M fuel under
  * the metering pass, under half the manifest's fuelPerStep.
- * Result payload (16 bytes, little-endian): u32 job seq, u32 rounds run, u64 digest.
+ * Result payload (16 bytes, little-endian): u32 job seq (its low 32 bits), u32 rounds run,
+ * u64 digest.
  * Digest: FNV-1a 64 over the bytes, then per round the MurmurHash3 fmix64 finaliser of
  * (digest xor round).
  */
@@ -40,7 +41,7 @@ export function agent_receive(ptr: i32, len: i32): i32 {
   }
   const digest = mix(fnv1a64(data, length), rounds);
   const out = outbox(result_bytes);
-  store<u32>(out.dataStart, job.seq);
+  store<u32>(out.dataStart, <u32>job.seq);
   store<u32>(out.dataStart, rounds, 4);
   store<u64>(out.dataStart, digest, 8);
   const result = publish(results, out);

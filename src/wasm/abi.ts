@@ -4,18 +4,46 @@
  * them, and the tests use the same constants.
  */
 
-/** The ABI versions this host speaks; `lockstep_abi_version` returns one of them. */
-export const pluginAbiVersion = 1;
+/**
+ * The ABI versions this host speaks (docs/abi.md); a module declares one, in its manifest's
+ * `abi` and as the constant body of `lockstep_abi_version`, and the two must agree. They
+ * differ only in the inbound message: v1 a 16-byte header (topic, sender, seq low 32 bits,
+ * priority), v2 an Envelope FlatBuffer in one fixed layout (src/wasm/envelope-layout.ts).
+ */
+export const pluginAbiVersions = [1, 2] as const;
+
+export type PluginAbiVersion = (typeof pluginAbiVersions)[number];
+
+/** The newest version: what the SDK builds and what docs and messages suggest to write. */
+export const pluginAbiVersionLatest: PluginAbiVersion = 2;
+
+/** Whether `value` is one of pluginAbiVersions. */
+export function isPluginAbiVersion(value: unknown): value is PluginAbiVersion {
+  return (pluginAbiVersions as readonly unknown[]).includes(value);
+}
+
+/** The versions as messages list them: 'v1 and v2'. */
+export function pluginAbiVersionsText(): string {
+  const named = pluginAbiVersions.map((version) => `v${version}`);
+  return named.length === 1 ? (named[0] as string) : `${named.slice(0, -1).join(', ')} and ${named[named.length - 1] as string}`;
+}
 
 /** The one module agents may import from. */
 export const hostModule = 'lockstep';
 
-/** docs/abi.md "Imports": the whole host interface, each with its exact type. */
+/**
+ * docs/abi.md "Imports": the whole host interface, each with its exact type, the same in
+ * every version. Every import is optional: a module imports the ones it calls (an agent
+ * built before `backpressure` existed simply does not import it). `backpressure` returns how
+ * many of the agent's publishes the barrier of its previous scheduled tick refused because a
+ * subscriber's mailbox was full (0 when none).
+ */
 export const abiImports: ReadonlyMap<string, string> = new Map([
   ['publish', '(i32, i32, i32, i32) -> i32'],
   ['topic', '(i32, i32) -> i32'],
   ['log', '(i32, i32, i32) -> ()'],
   ['random', '() -> i32'],
+  ['backpressure', '() -> i32'],
 ]);
 
 /** docs/abi.md "Exports": every one required, functions with exactly these types. */

@@ -6,18 +6,20 @@
  *
  * The checks, in order, each failing with its own AdmissionError code:
  *
- *   manifest   admission_manifest / admission_abi   its fields, abi === 1
+ *   manifest   admission_manifest / admission_abi   its fields, abi one of pluginAbiVersions (1, 2)
  *   size       admission_size        bytes <= policy.moduleBytesMax (bounds all later work)
  *   parse      admission_malformed   wabt reads and validates it with every feature on,
  *                                    and V8 (WebAssembly.validate) agrees it is valid
  *   features   admission_feature     wabt again with only the allowed features on; our own
  *                                    parse of memory flags (shared, memory64) and tables
- *   imports    admission_import      only lockstep.{publish,topic,log,random}, exact types
+ *   imports    admission_import      only lockstep.{publish,topic,log,random,backpressure},
+ *                                    exact types (each optional, the same in every version)
  *   start      admission_start       no start section
  *   exports    admission_export      the seven ABI exports with exact types; `lockstep_*`
  *                                    names other than lockstep_abi_version are reserved
  *   memory     admission_memory      exactly one, with a maximum <= min(manifest, policy)
- *   abi        admission_abi         lockstep_abi_version's body is the constant 1
+ *   abi        admission_abi         lockstep_abi_version's body is a constant, 1 or 2, and
+ *                                    the manifest's abi says the same
  *   signature  admission_unsigned / admission_untrusted / admission_signature
  *
  * The signature comes last on purpose: every earlier check only reads bytes (wabt itself runs
@@ -29,7 +31,7 @@
 import { createHash } from 'node:crypto';
 import wabtFactory from 'wabt';
 import { AdmissionError, type AdmissionErrorCode } from '../errors.ts';
-import { abiExports, abiImports, hostModule, pluginAbiVersion, reservedExportPrefix } from './abi.ts';
+import { abiExports, abiImports, hostModule, isPluginAbiVersion, pluginAbiVersionsText, reservedExportPrefix, type PluginAbiVersion } from './abi.ts';
 import { parseManifest, type PluginManifest } from './manifest.ts';
 import { verifyPlugin, type PluginSignature } from './signing.ts';
 import { memoryPagesMaxDefault, moduleBytesMaxDefault, tableEntriesMax } from '../limits.ts';
@@ -101,7 +103,7 @@ export function admitPlugin(
 
   checkParsesAndFeatures(bytes, refuse);
   const module = readSections(bytes, refuse);
-  checkImports(module, refuse);
+  checkImports(module, manifest.abi, refuse);
   if (module.startFunction !== null) {
     refuse(
       'admission_start',
@@ -110,9 +112,9 @@ export function admitPlugin(
         'top-level statements and allocations: keep module-level values constant, e.g. memory.data(n) instead of new StaticArray)',
     );
   }
-  checkExports(module, refuse);
+  checkExports(module, manifest.abi, refuse);
   const memoryPagesMax = checkMemory(module, manifest, policy, refuse);
-  checkAbiVersion(module, bytes, refuse);
+  checkAbiVersion(module, bytes, manifest.abi, refuse);
 
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (policy.allowUnsigned) return { name: input.name, manifest, bytes, sha256, keyId: null, memoryPagesMax };
@@ -501,7 +503,7 @@ function functionType(module: ModuleSections, functionIndex: number): FunctionTy
 // ---------------------------------------------------------------------------------------------
 // Imports, exports, memory, ABI version
 
-function checkImports(module: ModuleSections, refuse: Refuse): void {
+function checkImports(module: ModuleSections, abi: PluginAbiVersion, refuse: Refuse): void {
   const allowed = [...abiImports.keys()].map((field) => `'${hostModule}.${field}'`).join(', ');
   for (const entry of module.imports) {
     const qualified = `'${entry.module}.${entry.field}'`;
@@ -509,14 +511,14 @@ function checkImports(module: ModuleSections, refuse: Refuse): void {
       refuse('admission_import', `imports ${qualified}; agents may import only from '${hostModule}' (${allowed}): build without WASI or env imports (AssemblyScript: --use abort=)`);
     }
     const expected = abiImports.get(entry.field);
-    if (expected === undefined) refuse('admission_import', `imports ${qualified}, which ABI v1 does not have; the host provides only ${allowed}`);
+    if (expected === undefined) refuse('admission_import', `imports ${qualified}, which ABI v${abi} does not have; the host provides only ${allowed}`);
     if (entry.kind !== 'function') refuse('admission_import', `imports ${qualified} as a ${entry.kind}; it is a function ${expected} (docs/abi.md)`);
     const actual = signatureText(entry.typeIndex === null ? undefined : module.types[entry.typeIndex]);
-    if (actual !== expected) refuse('admission_import', `imports ${qualified} as ${actual}; ABI v1 defines it as ${expected} (docs/abi.md)`);
+    if (actual !== expected) refuse('admission_import', `imports ${qualified} as ${actual}; ABI v${abi} defines it as ${expected} (docs/abi.md)`);
   }
 }
 
-function checkExports(module: ModuleSections, refuse: Refuse): void {
+function checkExports(module: ModuleSections, abi: PluginAbiVersion, refuse: Refuse): void {
   for (const entry of module.exports) {
     if (entry.name.startsWith(reservedExportPrefix) && !abiExports.has(entry.name)) {
       refuse('admission_export', `exports '${entry.name}'; names starting with '${reservedExportPrefix}' are reserved for the host (metering adds lockstep_fuel and lockstep_depth): rename it`);
@@ -525,14 +527,14 @@ function checkExports(module: ModuleSections, refuse: Refuse): void {
   for (const [exportName, expected] of abiExports) {
     const found = module.exports.find((entry) => entry.name === exportName);
     const wanted = expected === 'memory' ? 'its memory' : `a function ${expected}`;
-    if (found === undefined) refuse('admission_export', `does not export '${exportName}'; ABI v1 requires it to export ${wanted} (docs/abi.md)`);
+    if (found === undefined) refuse('admission_export', `does not export '${exportName}'; ABI v${abi} requires it to export ${wanted} (docs/abi.md)`);
     if (expected === 'memory') {
       if (found.kind !== 'memory') refuse('admission_export', `exports '${exportName}' as a ${found.kind}; it must be the module's memory (docs/abi.md)`);
       continue;
     }
     if (found.kind !== 'function') refuse('admission_export', `exports '${exportName}' as a ${found.kind}; it must be a function ${expected} (docs/abi.md)`);
     const actual = signatureText(functionType(module, found.index));
-    if (actual !== expected) refuse('admission_export', `exports '${exportName}' as ${actual}; ABI v1 requires ${expected} (docs/abi.md)`);
+    if (actual !== expected) refuse('admission_export', `exports '${exportName}' as ${actual}; ABI v${abi} requires ${expected} (docs/abi.md)`);
   }
 }
 
@@ -586,14 +588,17 @@ function checkMemory(module: ModuleSections, manifest: PluginManifest, policy: A
 }
 
 /**
- * lockstep_abi_version must return 1, but calling it would run the module's code unmetered.
- * So it is read instead: its body must be the constant 1, as `i32.const 1` or (what
- * AssemblyScript emits without optimisation) `i32.const 1; return`. Locals are allowed.
+ * lockstep_abi_version must return the version the manifest declares (1 or 2), but calling it
+ * would run the module's code unmetered. So it is read instead: its body must be a constant,
+ * as `i32.const N` or (what AssemblyScript emits without optimisation) `i32.const N; return`.
+ * Locals are allowed. The manifest's `abi` was checked by parseManifest; the two must agree,
+ * because the host lays out each inbound message by the manifest's version and a module
+ * reading the other layout would misread every field.
  */
-function checkAbiVersion(module: ModuleSections, bytes: Uint8Array, refuse: Refuse): void {
+function checkAbiVersion(module: ModuleSections, bytes: Uint8Array, abi: PluginAbiVersion, refuse: Refuse): void {
   const ask =
-    'ABI v1 requires `(func (export "lockstep_abi_version") (result i32) i32.const 1)` ' +
-    '(AssemblyScript: export function lockstep_abi_version(): i32 { return 1; })';
+    `ABI v${abi} (the manifest's "abi": ${abi}) requires \`(func (export "lockstep_abi_version") (result i32) i32.const ${abi})\` ` +
+    `(AssemblyScript: export function lockstep_abi_version(): i32 { return ${abi}; })`;
   const exported = module.exports.find((entry) => entry.name === 'lockstep_abi_version' && entry.kind === 'function');
   if (exported === undefined) throw new Error('assertion: checkExports ran first');
   const definedIndex = exported.index - importedFunctionCount(module);
@@ -603,8 +608,15 @@ function checkAbiVersion(module: ModuleSections, bytes: Uint8Array, refuse: Refu
   if (value === null) {
     refuse('admission_abi', `has a 'lockstep_abi_version' that does not simply return a constant, so its version cannot be read without running it; ${ask}`);
   }
-  if (value !== pluginAbiVersion) {
-    refuse('admission_abi', `reports ABI version ${value} (lockstep_abi_version returns ${value}); this lockstep speaks only ABI v${pluginAbiVersion}: rebuild it against docs/abi.md`);
+  if (!isPluginAbiVersion(value)) {
+    refuse('admission_abi', `reports ABI version ${value} (lockstep_abi_version returns ${value}); this lockstep speaks only ABI ${pluginAbiVersionsText()}: rebuild it against docs/abi.md`);
+  }
+  if (value !== abi) {
+    refuse(
+      'admission_abi',
+      `reports ABI version ${value} (lockstep_abi_version returns ${value}), but its manifest says "abi": ${abi}; the host lays out ` +
+        `messages by the manifest's version, so the two must agree: write "abi": ${value} in the manifest and re-sign, or build the module for ABI v${abi}`,
+    );
   }
 }
 

@@ -406,7 +406,7 @@ export class AgentHost {
       return AgentStatus.stop;
     }
     if (code < 0) this.crash(agent, CrashKind.agentError, consumed, `agent error ${code}`);
-    else this.crash(agent, CrashKind.unknownCode, consumed, `unknown return code ${code}; ABI v1 knows 0 (ok), 1 (stop) and negative errors`);
+    else this.crash(agent, CrashKind.unknownCode, consumed, `unknown return code ${code}; ABI v${agent.setup.abi} knows 0 (ok), 1 (stop) and negative errors`);
     return null;
   }
 

@@ -10,12 +10,13 @@ import { capabilityEntriesMax, capabilityNameCharsMax, manifestNameCharsMax, man
 export interface PluginManifest {
   name: string;
   version: string;
-  abi: 1;
+  /** The ABI the module speaks; its lockstep_abi_version returns the same (admission checks). */
+  abi: PluginAbiVersion;
   capabilities: { publish: string[]; subscribe: string[]; models: string[] };
   limits: { fuelPerStep: number; memoryPages: number };
 }
 
-import { inferTopicName, inferTopicPrefix, pluginAbiVersion } from './abi.ts';
+import { inferTopicName, inferTopicPrefix, isPluginAbiVersion, pluginAbiVersionLatest, pluginAbiVersions, pluginAbiVersionsText, type PluginAbiVersion } from './abi.ts';
 
 const modelNamePattern = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -24,7 +25,7 @@ const capabilityKeys = ['models', 'publish', 'subscribe'] as const;
 const limitKeys = ['fuelPerStep', 'memoryPages'] as const;
 
 const exampleManifest =
-  '{ "name": "counter", "version": "1.0.0", "abi": 1, ' +
+  `{ "name": "counter", "version": "1.0.0", "abi": ${pluginAbiVersionLatest}, ` +
   '"capabilities": { "publish": ["counts"], "subscribe": ["numbers"], "models": [] }, ' +
   '"limits": { "fuelPerStep": 1000000, "memoryPages": 16 } }';
 
@@ -32,7 +33,7 @@ const exampleManifest =
  * Takes a parsed JSON value and where it came from (a file path or module name, for messages).
  * Returns it as a PluginManifest (fresh arrays and objects, nothing shared with `value`).
  * Throws AdmissionError `admission_manifest` naming the first bad field and what to write
- * there, or `admission_abi` when `abi` is a number other than 1.
+ * there, or `admission_abi` when `abi` is an integer that is not one of pluginAbiVersions.
  */
 export function parseManifest(value: unknown, source: string): PluginManifest {
   const fail = (field: string, problem: string, write: string): never => {
@@ -51,14 +52,15 @@ export function parseManifest(value: unknown, source: string): PluginManifest {
     fail("field 'version'", `must be 1..${manifestVersionCharsMax} printable characters without spaces, got ${describe(version)}`, '"version": "1.0.0"');
   }
   const abi = top.abi;
-  if (typeof abi === 'number' && Number.isInteger(abi) && abi !== pluginAbiVersion) {
+  const versions = pluginAbiVersions.join(' or ');
+  if (typeof abi === 'number' && Number.isInteger(abi) && !isPluginAbiVersion(abi)) {
     throw new AdmissionError(
       'admission_abi',
-      `manifest ${source}: field 'abi' is ${abi}, but this lockstep speaks only ABI version ${pluginAbiVersion} (docs/abi.md); ` +
-        `build the agent against ABI v1 and write "abi": 1`,
+      `manifest ${source}: field 'abi' is ${abi}, but this lockstep speaks only ABI ${pluginAbiVersionsText()} (docs/abi.md); ` +
+        `build the agent against ABI v${pluginAbiVersionLatest} and write "abi": ${pluginAbiVersionLatest}`,
     );
   }
-  if (abi !== pluginAbiVersion) fail("field 'abi'", `must be the number 1, got ${describe(abi)}`, '"abi": 1');
+  if (!isPluginAbiVersion(abi)) fail("field 'abi'", `must be the number ${versions}, got ${describe(abi)}`, `"abi": ${pluginAbiVersionLatest}`);
 
   const capabilities = top.capabilities;
   if (!isPlainObject(capabilities)) {
@@ -120,7 +122,7 @@ export function parseManifest(value: unknown, source: string): PluginManifest {
   return {
     name: name as string,
     version: version as string,
-    abi: pluginAbiVersion,
+    abi: abi as PluginAbiVersion,
     capabilities: { publish, subscribe, models },
     limits: { fuelPerStep: fuelPerStep as number, memoryPages: memoryPages as number },
   };
@@ -175,7 +177,7 @@ function refuseUnknownKeys(
 ): void {
   for (const key of Object.keys(record).sort()) {
     if (!known.includes(key)) {
-      fail(`field '${prefix}${key}'`, `is not part of manifest ABI v1 (it would not be covered by the signature)`, `only ${known.map((k) => `'${prefix}${k}'`).join(', ')}`);
+      fail(`field '${prefix}${key}'`, `is not part of the manifest (ABI ${pluginAbiVersionsText()}; it would not be covered by the signature)`, `only ${known.map((k) => `'${prefix}${k}'`).join(', ')}`);
     }
   }
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "6yOqRaoTtLE06yuUQzFsM53HyjD95SU+i2Cv8blHYvd91LAqEChzhrtULH9syHf+nVUwJ58SVttPQJhsZcJHAA=="
+  "signature": "y5FZpA7qC0ylZXXEdCjRobHkxVY3BpmNsLaH2BtbLc3RGduII9bZSlAg5v+p8uI7kZRujuC3abwMec2nB4rzAQ=="
 }

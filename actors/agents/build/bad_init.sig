@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "dVPuU63gjDyG9l+N3Y/ogGbeGl0EwSYRu+s/IKTjSgPctlV5xWWkyFloeI4/cCiJXqQtRfz4IQbbC0nNr0izCw=="
+  "signature": "NZIL/cnONq/ofAGv2IPPxaXqAWIrEgbjz+erAEGYHuiTm63z66EgK0RilyuC9v1T0oBM+wLhyytTslRx2OCzDw=="
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "pPbUcLMZ+5J5W6HIkZGijYDgykg+NYBSdQVm0TbSJ8fQ8QuAKNWsT97P5NKbZ4GXWxjNuDpzhY8Rm0cIYVJtAQ=="
+  "signature": "CEK2ZVMEbhb4K6qDd1P0yQv2omEEdCaxGgn2fhLuul4nI8r4mggsRiGITjk3p8ccZQ9Dk9pWXZoABKy4fg1QCg=="
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "ATTRlzXHYBPQnrwp42O4vqd7B+69NrVnAHdV9Fz8bf/9zhH4TtWXRs+2lchvbXvioh97Py9ufvjpmIj5okrsCQ=="
+  "signature": "r0rTl0f0zIgcpAEzulclN6PFEYEr7El1bDG5XgGxJ+0BhtoI7yX80pZgkZtuplMWJiHNMUTOA8yaLL8buaqCDQ=="
 }

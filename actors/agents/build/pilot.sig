@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "SBrSK5ttdbACDmYZFJrV4coSeydDRVkePmHyNfgW6O+0SIVJM2WJB9bot2XsbXuPzuu7Dc3/S8fwDJT/Rwx6CA=="
+  "signature": "jA3MTOGWW6fgYGO33PV3c27qLnRBb4CJhUkcm8RkcsoJLvoFJApMngV2Y7fRgnE1Mvz5KvCeEc8X7N5T0CN7DQ=="
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "oQBCerk3TRi8gOwQg7xnPupu8v215gROmCzV2UemLEIE5j6d3tywrIAun/CLu81onE9atzTPmX6Q4wDQyQIqCQ=="
+  "signature": "N/NtpU1AmOxZereAX9/IrDLZ9E3lXDYV8QQbO74id+Vpp84cDzVl6fc8oz7dSmgdRZmHVyp2W+wYyp8OAOh/Cw=="
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "keyId": "b38cca2f29653abe",
-  "signature": "/Qe4CjTBhqKcB0yAwKGIi4iH0ZiFTjgugqELbH2bmKXmxQatHmEz+Q1w64ddKHCA1WA+9PAQz+PJR/tMX0NUBA=="
+  "signature": "0Vw6ngSuDvqPmpMAqFL5Ldcxy4MhGUqLjNl+KQ3+aGd3/aN8VeEbs3caKyL+3arvFv7BCAma28YRb8qGXjVbBg=="
 }

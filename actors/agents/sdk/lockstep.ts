@@ -1,6 +1,14 @@
 // @ts-nocheck: AssemblyScript, compiled by asc (actors/agents/build.ts), not by tsc.
 /**
- * lockstep agent SDK for AssemblyScript: ABI v1 (docs/abi.md).
+ * lockstep agent SDK for AssemblyScript: ABI v2 (docs/abi.md). An agent built with it declares
+ * `"abi": 2` in its manifest; `lockstep_abi_version` below returns 2, and admission refuses a
+ * module whose manifest says otherwise.
+ *
+ * What v2 means for an agent: each inbound message is a `schemas/envelope.fbs` Envelope
+ * FlatBuffer in one fixed layout (60 header bytes, then the payload; docs/abi.md), which
+ * `message(ptr, len)` reads at fixed offsets: topic, sender, the full 64-bit seq, the tick
+ * it was delivered in, priority and the payload. The optional import `backpressure()` (v1
+ * has it too) says how many of the agent's publishes were refused at its previous tick.
  *
  * An agent is one file that exports four functions and re-exports the ABI glue from here:
  *
@@ -13,7 +21,7 @@
  *   export function agent_shutdown(): i32 { return Status.Ok; }
  *
  * No managed heap. Agents are compiled with `--runtime stub`, and the stub allocator keeps
- * its bump pointer in a global that only a start function can initialise; ABI v1 refuses
+ * its bump pointer in a global that only a start function can initialise; the ABI refuses
  * modules with a start section. So neither this SDK nor an agent may allocate: no `new`,
  * no string concatenation, no `String.UTF8.encode`, and top-level globals initialised only
  * with literals (`let total: u32 = 0`; even `= some_const` needs a start function): do
@@ -32,7 +40,10 @@
  */
 import { OBJECT, TOTAL_OVERHEAD } from "~lib/rt/common";
 
-// ---- The host imports: module `lockstep`, exactly the four of docs/abi.md ----
+// ---- The host imports: module `lockstep`, the five of docs/abi.md ----
+//
+// asc emits an import only for a function the agent reaches, so an agent that never calls
+// `backpressure()` does not import it (and runs on a host that predates it).
 
 @external("lockstep", "publish")
 declare function host_publish(topic: i32, ptr: i32, len: i32, priority: i32): i32;
@@ -46,10 +57,14 @@ declare function host_log(level: i32, ptr: i32, len: i32): void;
 @external("lockstep", "random")
 declare function host_random(): i32;
 
+@external("lockstep", "backpressure")
+declare function host_backpressure(): i32;
+
 // ---- Constants ----
 
-/** The ABI this SDK implements; `lockstep_abi_version` returns it. */
-export const abi_version: i32 = 1;
+/** The ABI this SDK implements; `lockstep_abi_version` returns it, and the agent's manifest
+ * must say the same ("abi": 2). */
+export const abi_version: i32 = 2;
 
 /** Return codes of agent_init / agent_receive / agent_step / agent_shutdown. A negative
  * value is an agent error (the agent crashes with `agent error <code>`). */
@@ -80,8 +95,18 @@ export enum LogLevel {
   Error = 3,
 }
 
-/** Size of the inbound message header: topic, sender, seq, priority (4 x u32 LE). */
-export const header_bytes: i32 = 16;
+/** Size of the inbound message header: the Envelope FlatBuffer up to its payload bytes
+ * (docs/abi.md, "Inbound message layout"); a message is header_bytes + payload length. */
+export const header_bytes: i32 = 60;
+
+// Where the Envelope's fields are, from the message's first byte (src/wasm/envelope-layout.ts
+// writes them; every field is always present, so fixed offsets read them).
+const at_topic: usize = 24;
+const at_sender: usize = 28;
+const at_seq: usize = 32;
+const at_tick: usize = 40;
+const at_priority: usize = 52;
+const at_payload_length: usize = 56;
 
 /** The largest payload an agent accepts: the runtime's default payloadBytesMax (64 KiB).
  * A host configured with a larger payloadBytesMax that delivers a larger message makes
@@ -109,8 +134,10 @@ export const log_line_bytes_max: i32 = 1024;
 // use rather than once, because there is no start function to write them and the agent
 // could have scribbled on them; it is a handful of stores.
 
-// The object header is placed in a 32-byte slot ending where the data starts, so the inbox,
-// its payload (inbox + 16) and the outbox are 16-byte aligned: any load<T> on them is.
+// The object header is placed in a 32-byte slot ending where the data starts, so the inbox
+// and the outbox are 16-byte aligned: the inbox's u64 fields (seq at +32, tick at +40) are
+// 8-aligned, as FlatBuffers wants. The payload, at inbox + 60, is only 4-aligned; a wider
+// load<T> on it is still correct (WebAssembly loads need no alignment), just not aligned.
 const header_slot_bytes: i32 = 32;
 const inbox: usize = memory.data(header_slot_bytes + inbox_bytes_max, 16) + <usize>header_slot_bytes;
 const outbox_data: usize = memory.data(header_slot_bytes + outbox_bytes_max, 16) + <usize>header_slot_bytes;
@@ -160,43 +187,66 @@ export function agent_alloc(len: i32): i32 {
 // ---- Messages ----
 
 /**
- * The inbound message: an overlay on its 16-byte header (docs/abi.md, inbound layout), so
- * reading a field is one load. Valid until the next message arrives.
+ * The inbound message: an overlay on the Envelope in the inbox (docs/abi.md, inbound layout),
+ * read at its fixed offsets, so reading a field is one load. Valid until the next message
+ * arrives.
+ *
+ *   0 root | 4 vtable | 20 table | 24 topic u32 | 28 sender u32 | 32 seq u64 | 40 tick u64
+ *   48 payload offset | 52 priority u8 | 56 payload length u32 | 60 payload
  */
 @final @unmanaged
 export class Message {
   /** Topic id; compare with what `topic(name)` returned. */
-  readonly topic: i32;
+  get topic(): i32 {
+    return load<i32>(changetype<usize>(this) + at_topic);
+  }
+
   /** Sender actor id; 0 = external input. */
-  readonly sender: u32;
-  /** Sender sequence number, low 32 bits. */
-  readonly seq: u32;
+  get sender(): u32 {
+    return load<u32>(changetype<usize>(this) + at_sender);
+  }
+
+  /** The sender's sequence number (ABI v1 gave only its low 32 bits). */
+  get seq(): u64 {
+    return load<u64>(changetype<usize>(this) + at_seq);
+  }
+
+  /** The logical tick the message was published in (it is delivered in the next one). */
+  get tick(): u64 {
+    return load<u64>(changetype<usize>(this) + at_tick);
+  }
+
   /** Priority, 0..255. */
-  readonly priority: u32;
+  get priority(): u32 {
+    return <u32>load<u8>(changetype<usize>(this) + at_priority);
+  }
 
   /** The payload, a view over the inbox (no copy). */
   get payload(): Uint8Array {
     return changetype<Uint8Array>(payload_view);
   }
 
-  /** Address of the payload's first byte, for `load<T>`. */
+  /** Address of the payload's first byte, for `load<T>` (4-aligned: see the inbox). */
   get payloadPtr(): usize {
     return changetype<usize>(this) + <usize>header_bytes;
   }
 
   /** Payload length in bytes. */
   get payloadLength(): i32 {
-    return load<i32>(payload_view, offsetof<Uint8Array>("byteLength"));
+    return load<i32>(changetype<usize>(this) + at_payload_length);
   }
 }
 
 /**
  * The message agent_receive was given. Traps when (ptr, len) is not a whole message in the
- * inbox: the host always copies it to agent_alloc's address, so anything else is a host bug.
+ * inbox (anywhere but agent_alloc's address, shorter than header_bytes, longer than the
+ * inbox) or when its payload length field disagrees with len: the host always copies one
+ * whole message to agent_alloc's address, so anything else is a host bug.
  */
 export function message(ptr: i32, len: i32): Message {
   const address = <usize>ptr;
   if (address != inbox || len < header_bytes || len > inbox_bytes_max) unreachable();
+  if (load<u32>(inbox + at_payload_length) != <u32>(len - header_bytes)) unreachable();
   setView(payload_view, inbox, inbox_bytes_max, inbox + <usize>header_bytes, len - header_bytes);
   return changetype<Message>(address);
 }
@@ -244,6 +294,22 @@ export function publishString(topic: i32, text: string, priority: i32 = 0): i32 
 export function outbox(len: i32): Uint8Array {
   if (<u32>len > <u32>outbox_bytes_max) unreachable();
   return setView(outbox_view, outbox_data, outbox_bytes_max, outbox_data, len);
+}
+
+// ---- Backpressure ----
+
+/**
+ * How many of this agent's publishes the barrier of its previous scheduled tick refused
+ * because a subscriber's mailbox was full (0 when none). Publishes are accepted
+ * provisionally (`publish` returns Accepted) and applied at the tick barrier with the
+ * mailbox rules; a refused one is logged as a drop, and the agent is not scheduled again
+ * until that mailbox has room. So a non-zero answer, read in the next agent_receive or
+ * agent_step, is the signal to send less. The same count all tick: it describes the
+ * previous tick, not the calls made in this one. Importing it is optional; an agent that
+ * never calls this does not import it.
+ */
+export function backpressure(): i32 {
+  return host_backpressure();
 }
 
 // ---- Logging and randomness ----
