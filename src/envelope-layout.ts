@@ -80,6 +80,29 @@ export function writeEnvelopeHeader(
   view.setUint32(at + EnvelopeAt.payloadLength, payloadBytes, true);
 }
 
+/**
+ * Writes only the fields of a header `writeEnvelopeHeader` wrote before at `at` (the root,
+ * the vtable and the offsets are the same in every envelope): for a scratch header that is
+ * rewritten for every message.
+ */
+export function writeEnvelopeFields(
+  view: DataView,
+  at: number,
+  topic: number,
+  sender: number,
+  seq: number,
+  tick: number,
+  priority: number,
+  payloadBytes: number,
+): void {
+  view.setUint32(at + EnvelopeAt.topic, topic, true);
+  view.setUint32(at + EnvelopeAt.sender, sender, true);
+  writeU64(view, at + EnvelopeAt.seq, seq);
+  writeU64(view, at + EnvelopeAt.tick, tick);
+  view.setUint32(at + EnvelopeAt.priority, priority & 0xff, true);
+  view.setUint32(at + EnvelopeAt.payloadLength, payloadBytes, true);
+}
+
 /** Rewrites the seq of an envelope written by `writeEnvelopeHeader` (the kernel assigns it). */
 export function writeEnvelopeSeq(view: DataView, at: number, seq: number): void {
   writeU64(view, at + EnvelopeAt.seq, seq);

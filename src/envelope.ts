@@ -1,5 +1,9 @@
 import { jsonDecode, utf8Decode } from './codec.ts';
+import { envelopeHeaderBytes } from './envelope-layout.ts';
 import type { Slab } from './slabs.ts';
+
+/** The `payload` argument of an envelope whose bytes are in a slab. */
+export const inSlab: Uint8Array = new Uint8Array(0);
 
 /** A topic interned to an id. The hot path carries ids; names are for people and the log. */
 export interface Topic {
@@ -18,13 +22,14 @@ export interface Topic {
  *
  * An envelope a WASM agent may receive lives in a shared mailbox slab (src/slabs.ts):
  * `slab` and `slabAt` say where, and its bytes there are what a worker copies into the
- * agent. Its `payload` is then first a view into the slab; the first read of `payload`
- * swaps in a copy of its own, so an actor that keeps a payload keeps a few bytes, never a
+ * agent. No view of it is made until the first read of `payload`, which takes a copy of
+ * its own, so an actor that keeps a payload keeps a few bytes, never a
  * whole slab alive.
  */
 export class Envelope {
-  private payloadBytes: Uint8Array;
-  private inSlab: boolean;
+  /** The payload, or null while it is only in `slab` (made on the first read of `payload`). */
+  private payloadBytes: Uint8Array | null;
+  private readonly lengthBytes: number;
 
   constructor(
     readonly topicInfo: Topic,
@@ -33,6 +38,7 @@ export class Envelope {
     /** The tick the envelope was published in (delivered in the next one). */
     readonly tick: number,
     readonly priority: number,
+    /** The payload; ignored for an envelope in a slab (pass `inSlab`), whose bytes are there. */
     payload: Uint8Array,
     readonly hashHi: number,
     readonly hashLo: number,
@@ -40,23 +46,26 @@ export class Envelope {
     readonly slab: Slab | null = null,
     /** Where in `slab` its Envelope FlatBuffer starts. */
     readonly slabAt = 0,
+    /** The payload's length in bytes (for an envelope in a slab: the only way to say it). */
+    payloadLength = payload.length,
   ) {
-    this.payloadBytes = payload;
-    this.inSlab = slab !== null;
+    this.payloadBytes = slab === null ? payload : null;
+    this.lengthBytes = payloadLength;
   }
 
   /** The payload bytes. */
   get payload(): Uint8Array {
-    if (this.inSlab) {
-      this.payloadBytes = this.payloadBytes.slice();
-      this.inSlab = false;
+    if (this.payloadBytes === null) {
+      // Its own copy, not a view: a kept payload must not keep the whole slab alive.
+      const start = this.slabAt + envelopeHeaderBytes;
+      this.payloadBytes = this.slab!.bytes.slice(start, start + this.lengthBytes);
     }
     return this.payloadBytes;
   }
 
   /** Payload length in bytes (no copy). */
   get payloadLength(): number {
-    return this.payloadBytes.length;
+    return this.lengthBytes;
   }
 
   get topic(): number {

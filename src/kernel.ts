@@ -19,7 +19,7 @@
  * not scheduled again until that mailbox has room. Nothing is ever dropped silently: every
  * message that does not reach a subscriber produces a DropRecord with its reason.
  */
-import { Envelope, type Topic } from './envelope.ts';
+import { Envelope, inSlab, type Topic } from './envelope.ts';
 import { ActorContractError, ArgumentError, ConfigError, MailboxFullError, PayloadTooLargeError, TickInProgressError, UnknownTopicError, describeValue } from './errors.ts';
 import { digestSeedHi, digestSeedLo, foldLane, hashEnvelope } from './hash.ts';
 import { envelopeHeaderBytes, envelopeSlotBytes, writeEnvelopeHeader, writeEnvelopeSeq } from './envelope-layout.ts';
@@ -532,10 +532,9 @@ export class Kernel {
       const at = slabs.allocate(envelopeSlotBytes(length));
       const slab = slabs.lastSlab!;
       writeEnvelopeHeader(slab.view, at, topic.id, sender, seq, this.tickNow, priority, length);
-      const bytes = slab.bytes.subarray(at + envelopeHeaderBytes, at + envelopeHeaderBytes + length);
-      bytes.set(payload);
-      hashEnvelope(topic.id, sender, seq, priority, bytes, hash);
-      return new Envelope(topic, sender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!, slab, at);
+      slab.bytes.set(payload, at + envelopeHeaderBytes);
+      hashEnvelope(topic.id, sender, seq, priority, payload, hash);
+      return new Envelope(topic, sender, seq, this.tickNow, priority, inSlab, hash[0]!, hash[1]!, slab, at, length);
     }
     const bytes = copy ? payload.slice() : payload;
     hashEnvelope(topic.id, sender, seq, priority, bytes, hash);
@@ -1037,17 +1036,16 @@ export class Kernel {
     const full = this.fullSubscriber(topic);
     if (full !== null) return this.refuse(slot, full, topic, 'refused: mailbox full, the agent reads the count with backpressure() at its next activation');
     const seq = ++slot.seq;
-    const bytes = slab.bytes.subarray(at + envelopeHeaderBytes, at + envelopeHeaderBytes + length);
     let hi = hashHi;
     let lo = hashLo;
     if (seq !== guessedSeq) {
       writeEnvelopeSeq(slab.view, at, seq);
       const hash = this.hashScratch;
-      hashEnvelope(topic.id, slot.id, seq, priority, bytes, hash);
+      hashEnvelope(topic.id, slot.id, seq, priority, slab.bytes.subarray(at + envelopeHeaderBytes, at + envelopeHeaderBytes + length), hash);
       hi = hash[0]!;
       lo = hash[1]!;
     }
-    this.accept(slot, topic, new Envelope(topic, slot.id, seq, this.tickNow, priority, bytes, hi, lo, slab, at));
+    this.accept(slot, topic, new Envelope(topic, slot.id, seq, this.tickNow, priority, inSlab, hi, lo, slab, at, length));
     return publishAccepted;
   }
 

@@ -54,6 +54,8 @@ export const ringWritableSpinPollsMax = 0;
  * the next is made; an envelope larger than half a slab gets a slab of its own.
  */
 export const mailboxSlabBytes = 1 << 20;
+/** Freed slabs kept for reuse (their memory stays mapped): a few ticks of heavy traffic. */
+export const mailboxSlabsSpareMax = 4;
 
 // ── the replay log (src/log/) ───────────────────────────────────────────────────────
 
@@ -165,8 +167,12 @@ export const workerResultWaitSliceMs = 1;
  */
 export const workerResultSpinPollsSpareCore = 2_000;
 export const workerResultSpinPollsNoSpareCore = 50;
-/** Commands written per worker per round: small enough that workers start while the rest is encoded. */
-export const workerChunkRecords = 128;
+/**
+ * Commands staged per worker per round. A tick's commands are already encoded, so one round
+ * stages them all where the ring holds them: each round wakes the worker (a futex wake-up
+ * that costs tens of microseconds here), and small rounds only multiplied the wake-ups.
+ */
+export const workerChunkRecords = 4_096;
 /** How long a worker's LOAD waits for its module on the port; it was posted before the ring record. */
 export const workerLoadWaitMs = 5_000;
 /**

@@ -9,7 +9,7 @@
  *   +----------------------+----------------------+-----+------------------------+
  *   ^ 0                                                  ^ used
  *
- * A slab is written once and never reused: a region is filled when its envelope is
+ * A region of a slab is written once: it is filled when its envelope is
  * published (by the kernel for a JS actor's publish or an input, by the pool for what a WASM
  * agent published) and from then on only read; the kernel patches the sequence number once,
  * when it admits the publish. A worker copies an envelope from the slab straight into the
@@ -19,15 +19,18 @@
  * A slab lives as long as something refers to it: its `Slab` object is held by the
  * envelopes in it (and by the allocator while it is the current slab). When the garbage
  * collector frees the last of them, the listener hears `released` and the workers drop
- * their references too. That timing decides nothing (what a tick delivers never depends on
+ * their references too (or, for a few slabs of the standard size, the slab is kept under
+ * the same id and filled afresh). That timing decides nothing (what a tick delivers never depends on
  * it), so the nondeterminism of garbage collection is only the memory's.
  */
-import { mailboxSlabBytes } from './limits.ts';
+import { mailboxSlabBytes, mailboxSlabsSpareMax } from './limits.ts';
 
 /** One slab: its id (what command records name it by), its bytes and a view of them. */
 export interface Slab {
   readonly id: number;
   readonly bytes: Uint8Array;
+  /** `bytes` as 32-bit words (a slab's size is a multiple of 8). */
+  readonly words: Int32Array;
   readonly view: DataView;
 }
 
@@ -44,7 +47,17 @@ export class MailboxSlabs {
   /** Slabs not yet freed, by id: what a worker started late must still be given. */
   private readonly live = new Map<number, SharedArrayBuffer>();
   private listener: SlabListener | null = null;
+  /**
+   * Freed slabs of the standard size kept for reuse, id and buffer as the workers know
+   * them: a fresh SharedArrayBuffer costs its page faults again on first touch.
+   */
+  private readonly spare: number[] = [];
   private readonly registry = new FinalizationRegistry<number>((id) => {
+    const buffer = this.live.get(id);
+    if (buffer !== undefined && buffer.byteLength === this.slabBytes && this.spare.length < mailboxSlabsSpareMax) {
+      this.spare.push(id);
+      return;
+    }
     this.live.delete(id);
     this.listener?.released(id);
   });
@@ -81,8 +94,17 @@ export class MailboxSlabs {
   }
 
   private newSlab(size: number): Slab {
+    const reused = size === this.slabBytes ? this.spare.pop() : undefined;
+    if (reused !== undefined) {
+      // Nothing refers to its old contents: every envelope in it was freed, and a worker
+      // reads a slab only for a DELIVER of a live envelope.
+      const buffer = this.live.get(reused)!;
+      const slab: Slab = { id: reused, bytes: new Uint8Array(buffer), words: new Int32Array(buffer), view: new DataView(buffer) };
+      this.registry.register(slab, reused);
+      return slab;
+    }
     const buffer = new SharedArrayBuffer(size);
-    const slab: Slab = { id: this.nextId++, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
+    const slab: Slab = { id: this.nextId++, bytes: new Uint8Array(buffer), words: new Int32Array(buffer), view: new DataView(buffer) };
     this.live.set(slab.id, buffer);
     this.registry.register(slab, slab.id);
     this.listener?.created(slab.id, buffer);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import * as flatbuffers from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
 import { Envelope } from '../schemas/generated/lockstep/envelope.ts';
-import { EnvelopeAt, envelopeBytes, envelopeSlotBytes, readEnvelopeHeader, writeEnvelopeHeader, writeEnvelopeSeq } from '../src/envelope-layout.ts';
+import { EnvelopeAt, envelopeBytes, envelopeSlotBytes, readEnvelopeHeader, writeEnvelopeFields, writeEnvelopeHeader, writeEnvelopeSeq } from '../src/envelope-layout.ts';
 
 function write(fields: { topic: number; sender: number; seq: number; tick: number; priority: number; payload: Uint8Array }, at = 0): Uint8Array {
   const bytes = new Uint8Array(at + envelopeBytes(fields.payload.length)).fill(0xee);
@@ -57,5 +57,20 @@ describe('the ABI v2 message layout', () => {
     writeEnvelopeSeq(view, 0, 42);
     expect(Envelope.getRootAsEnvelope(new flatbuffers.ByteBuffer(new Uint8Array(bytes))).seq()).toBe(42n);
     expect([envelopeSlotBytes(0), envelopeSlotBytes(3), envelopeSlotBytes(4), envelopeSlotBytes(5)]).toEqual([64, 64, 64, 72]);
+  });
+
+  it('rewrites only the fields of a reused header: the bytes equal a header written afresh', () => {
+    fc.assert(
+      fc.property(fieldsArbitrary, fieldsArbitrary, (first, second) => {
+        const reused = new Uint8Array(envelopeBytes(0));
+        const view = new DataView(reused.buffer);
+        writeEnvelopeHeader(view, 0, first.topic, first.sender, first.seq, first.tick, first.priority, first.payload.length);
+        writeEnvelopeFields(view, 0, second.topic, second.sender, second.seq, second.tick, second.priority, second.payload.length);
+        const fresh = new Uint8Array(envelopeBytes(0));
+        writeEnvelopeHeader(new DataView(fresh.buffer), 0, second.topic, second.sender, second.seq, second.tick, second.priority, second.payload.length);
+        expect(Array.from(reused)).toEqual(Array.from(fresh));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

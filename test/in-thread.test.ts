@@ -78,7 +78,7 @@ async function mixedSystem(): Promise<SystemDefinition> {
 describe('workers: 0 runs everything on the orchestrator thread', () => {
   it('starts no worker thread: the agent host and the session host run here, and the log equals a run on workers', async () => {
     expect(isMainThread).toBe(true);
-    const agentHandles = vi.spyOn(AgentHost.prototype, 'handle');
+    const agentHandles = vi.spyOn(AgentHost.prototype, 'handleAt');
     const sessionHandles = vi.spyOn(SessionHost.prototype, 'handle');
     const system = await mixedSystem();
 

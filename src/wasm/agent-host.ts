@@ -18,7 +18,8 @@
 import { Random } from '../prng.ts';
 import { AgentStatus, PublishStatus, depthGlobalExport, fuelGlobalExport, inferTopicName, inferTopicPrefix, initializeExport } from './abi.ts';
 import { classifyTrap, type TrapKind } from './traps.ts';
-import { EnvelopeAt, envelopeHeaderBytes, writeEnvelopeHeader } from '../envelope-layout.ts';
+import { EnvelopeAt, envelopeHeaderBytes, writeEnvelopeFields, writeEnvelopeHeader } from '../envelope-layout.ts';
+import { copyBytes, wordsOf } from '../copy.ts';
 import { hashEnvelopeRange } from '../hash.ts';
 import {
   CrashKind,
@@ -45,7 +46,16 @@ export interface AgentHostOutput {
    * scratch) then `body[bodyStart, +bodyLength)` (a payload in an agent's memory), both
    * valid ONLY during the call. A PUBLISH comes this way, so its payload is copied once.
    */
-  writeParts(head: Uint8Array, headStart: number, headLength: number, body: Uint8Array, bodyStart: number, bodyLength: number): void;
+  writeParts(
+    head: Uint8Array,
+    headStart: number,
+    headLength: number,
+    body: Uint8Array,
+    bodyStart: number,
+    bodyLength: number,
+    headWords: Int32Array | null,
+    bodyWords: Int32Array | null,
+  ): void;
   /** The tick's results are all written (just after its TICK_DONE): publish them now. */
   tickDone(): void;
 }
@@ -67,6 +77,8 @@ class Agent {
   memory!: WebAssembly.Memory;
   /** A view of the agent's memory, renewed when a memory.grow detaches the old buffer. */
   bytes = new Uint8Array(0);
+  /** The same memory as 32-bit words, for the message copies (src/copy.ts). */
+  words: Int32Array | null = null;
   alloc!: (len: number) => number;
   receive!: (ptr: number, len: number) => number;
   fuel: WebAssembly.Global | null = null;
@@ -107,8 +119,12 @@ class Agent {
   }
 
   view(): Uint8Array {
-    const buffer = this.memory.buffer;
-    if (this.bytes.buffer !== buffer) this.bytes = new Uint8Array(buffer);
+    // memory.grow detaches the old buffer, and a view of a detached buffer has length 0:
+    // a cheaper check than reading memory.buffer on every message.
+    if (this.bytes.byteLength === 0) {
+      this.bytes = new Uint8Array(this.memory.buffer);
+      this.words = wordsOf(this.bytes);
+    }
     return this.bytes;
   }
 }
@@ -181,8 +197,20 @@ export class AgentHost {
   private scratch = new Uint8Array(4096);
   private readonly publishHead = new Uint8Array(publishHeadBytes + envelopeHeaderBytes);
   private readonly publishHeadView = new DataView(this.publishHead.buffer);
+  private readonly publishHeadWords = new Int32Array(this.publishHead.buffer);
   private readonly hash = new Uint32Array(2);
   private currentTick = 0;
+  /** The last slab a DELIVER named, and its words (consecutive messages mostly share one). */
+  private lastSlab: Uint8Array | null = null;
+  private lastSlabWords: Int32Array | null = null;
+
+  private slabWordsOf(slab: Uint8Array): Int32Array | null {
+    if (slab !== this.lastSlab) {
+      this.lastSlab = slab;
+      this.lastSlabWords = wordsOf(slab);
+    }
+    return this.lastSlabWords;
+  }
 
   constructor(
     private readonly output: AgentHostOutput,
@@ -190,7 +218,10 @@ export class AgentHost {
     private readonly slabOf: SlabSource,
     /** Called at every TICK_BEGIN, before the tick's commands (the worker applies slab releases there). */
     private readonly tickBegins: () => void = () => {},
-  ) {}
+  ) {
+    // The Envelope header's constant words, written once: each publish rewrites its fields.
+    writeEnvelopeHeader(this.publishHeadView, publishHeadBytes, 0, 0, 0, 0, 0, 0);
+  }
 
   /**
    * Runs one command record (protocol.ts). Results go to `output.write` before this returns.
@@ -198,20 +229,25 @@ export class AgentHost {
    * opcode); everything an agent does wrong is a CRASH record.
    */
   handle(record: Uint8Array): void {
-    const op = readU32(record, 0);
-    const agentId = readU32(record, 4);
+    this.handleAt(record, 0);
+  }
+
+  /** `handle` for the record that starts at `bytes[start]` (a ring's or a queue's bytes: no view per record). */
+  handleAt(bytes: Uint8Array, start: number): void {
+    const op = readU32(bytes, start + 0);
+    const agentId = readU32(bytes, start + 4);
     if (op === Op.tickBegin) {
-      this.currentTick = readU32(record, 8);
+      this.currentTick = readU32(bytes, start + 8);
       this.tickBegins();
       return;
     }
     if (op === Op.tickEnd) {
-      this.emitWords(Result.tickDone, 0, [readU32(record, 8)]);
+      this.emitWords(Result.tickDone, 0, [readU32(bytes, start + 8)]);
       this.output.tickDone();
       return;
     }
     if (op === Op.load) {
-      this.load(agentId, readU32(record, 8));
+      this.load(agentId, readU32(bytes, start + 8));
       return;
     }
     const agent = this.agents.get(agentId);
@@ -221,8 +257,8 @@ export class AgentHost {
       return;
     }
     if (op === Op.agentTick) {
-      agent.nextSeq = readU32(record, 8) + readU32(record, 12) * 0x1_0000_0000 + 1;
-      agent.backpressure = readU32(record, 16);
+      agent.nextSeq = readU32(bytes, start + 8) + readU32(bytes, start + 12) * 0x1_0000_0000 + 1;
+      agent.backpressure = readU32(bytes, start + 16);
       return;
     }
     if (agent.crashed) return;
@@ -242,7 +278,7 @@ export class AgentHost {
         agent.fuelTick = -1;
         break;
       case Op.deliver:
-        this.deliver(agent, record);
+        this.deliver(agent, bytes, start);
         break;
       case Op.step:
         if (this.call(agent, consumed, () => (agent.exports.agent_step as (tick: number) => number)(currentTick | 0)) === AgentStatus.stop) agent.stopRequested = true;
@@ -294,8 +330,8 @@ export class AgentHost {
     view.setUint32(4, sender, true);
     view.setUint32(8, this.hash[0]!, true);
     view.setUint32(12, this.hash[1]!, true);
-    writeEnvelopeHeader(view, publishHeadBytes, topic, sender, seq, this.currentTick, priority, len);
-    this.output.writeParts(head, 0, head.length, memory, ptr, len);
+    writeEnvelopeFields(view, publishHeadBytes, topic, sender, seq, this.currentTick, priority, len);
+    this.output.writeParts(head, 0, head.length, memory, ptr, len, this.publishHeadWords, agent.words);
   }
 
   private crash(agent: Agent, kind: CrashKindCode, consumed: number, reason: string): void {
@@ -427,23 +463,22 @@ export class AgentHost {
     return this.outcome(agent, consumed, code);
   }
 
-  /** The hot path: one inbound message, copied into the agent's inbox, then agent_receive. */
   /**
    * The hot path: one inbound message, copied from its shared mailbox slab into the agent's
    * memory (ABI v2: the Envelope as it is; v1: its 16-byte header and the payload), then
    * agent_receive.
    */
-  private deliver(agent: Agent, record: Uint8Array): void {
+  private deliver(agent: Agent, bytes: Uint8Array, start: number): void {
     if (agent.consumedTick !== this.currentTick) {
       agent.consumedTick = this.currentTick;
       agent.consumed = 0;
     }
     const consumed = ++agent.consumed;
-    const slab = this.slabOf(readU32(record, 8));
-    const at = readU32(record, 12);
-    const length = readU32(record, 16);
+    const slab = this.slabOf(readU32(bytes, start + 8));
+    const at = readU32(bytes, start + 12);
+    const length = readU32(bytes, start + 16);
     if (slab === undefined) {
-      this.crash(agent, CrashKind.trap, consumed, `host error: the message's mailbox slab #${readU32(record, 8)} never arrived`);
+      this.crash(agent, CrashKind.trap, consumed, `host error: the message's mailbox slab #${readU32(bytes, start + 8)} never arrived`);
       return;
     }
     const v2 = agent.setup.abi >= 2;
@@ -462,7 +497,7 @@ export class AgentHost {
       return;
     }
     if (v2) {
-      if (total <= 128) for (let i = 0; i < total; i++) memory[ptr + i] = slab[at + i]!;
+      if (total <= 256) copyBytes(memory, agent.words, ptr, slab, this.slabWordsOf(slab), at, total);
       else memory.set(slab.subarray(at, at + total), ptr);
     } else {
       // v1: topic, sender, seq (low 32 bits), priority as u32s, then the payload.

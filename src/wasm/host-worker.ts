@@ -83,23 +83,33 @@ function tickBegins(): void {
   for (const id of released.splice(0)) slabs.delete(id);
 }
 
-function writeParts(head: Uint8Array, headStart: number, headLength: number, body: Uint8Array, bodyStart: number, bodyLength: number): void {
-  if (outbound.tryWriteParts(head, headStart, headLength, body, bodyStart, bodyLength)) return;
+function writeParts(
+  head: Uint8Array,
+  headStart: number,
+  headLength: number,
+  body: Uint8Array,
+  bodyStart: number,
+  bodyLength: number,
+  headWords: Int32Array | null,
+  bodyWords: Int32Array | null,
+): void {
+  if (outbound.tryWriteParts(head, headStart, headLength, body, bodyStart, bodyLength, headWords, bodyWords)) return;
   outbound.flush();
   outbound.waitWritableSync(headLength + bodyLength);
-  if (!outbound.tryWriteParts(head, headStart, headLength, body, bodyStart, bodyLength)) throw new Error('assertion failed: the outbound ring had room and refused the record');
+  if (!outbound.tryWriteParts(head, headStart, headLength, body, bodyStart, bodyLength, headWords, bodyWords)) {
+    throw new Error('assertion failed: the outbound ring had room and refused the record');
+  }
 }
 
 const host = new AgentHost({ write, writeParts, tickDone: () => outbound.flush() }, setupFromPort, slabFromPort, tickBegins);
-const handle = (record: Uint8Array): void => host.handle(record);
-
+const handle = (bytes: Uint8Array, _words: Int32Array, start: number): void => host.handleAt(bytes, start);
 
 for (;;) {
-  let handled = inbound.drain(handle);
-  for (let poll = 0; handled === 0 && poll < workerIdleSpinPolls; poll++) handled = inbound.drain(handle);
+  let handled = inbound.drainRecords(handle);
+  for (let poll = 0; handled === 0 && poll < workerIdleSpinPolls; poll++) handled = inbound.drainRecords(handle);
   if (handled === 0) {
     inbound.waitReadableSync();
-    handled = inbound.drain(handle);
+    handled = inbound.drainRecords(handle);
   }
   outbound.flush();
 }

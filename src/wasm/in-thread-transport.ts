@@ -38,12 +38,12 @@ export class InThreadTransport implements PoolTransport {
       {
         write: (record) => {
           if (this.outputs === null) throw new Error('assertion failed: the in-thread agent host wrote a result outside a tick');
-          const done = decodeResult(record, this.outputs, this.mailboxes!);
+          const done = decodeResult(record, null, 0, record.length, this.outputs, this.mailboxes!);
           if (done >= 0) this.doneTick = done;
         },
-        writeParts: (head, headStart, headLength, body, bodyStart, bodyLength) => {
+        writeParts: (head, headStart, headLength, body, bodyStart, bodyLength, headWords, bodyWords) => {
           if (this.outputs === null) throw new Error('assertion failed: the in-thread agent host wrote a result outside a tick');
-          decodePublishParts(this.outputs, this.mailboxes!, head, headStart, headLength, body, bodyStart, bodyLength);
+          decodePublishParts(this.outputs, this.mailboxes!, head, headStart, headLength, body, bodyStart, bodyLength, headWords, bodyWords);
         },
         tickDone: () => {},
       },
@@ -84,7 +84,7 @@ export class InThreadTransport implements PoolTransport {
         // The same records as a worker gets: TICK_BEGIN, the commands, TICK_END.
         this.host.handle(tickRecord(this.tickScratch, Op.tickBegin, tick));
         const queue = lane.commands;
-        queue.forEach((start, length) => this.host.handle(queue.bytes.subarray(start, start + length)));
+        queue.forEach((start) => this.host.handleAt(queue.bytes, start));
         this.host.handle(tickRecord(this.tickScratch, Op.tickEnd, tick));
         if (this.doneTick !== tick) throw new Error(`assertion failed: the in-thread agent host did not finish tick ${tick}`);
       }

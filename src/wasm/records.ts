@@ -6,6 +6,7 @@
  * AgentHost as the same bytes whether it crossed a ring to a worker or was handed over on
  * the orchestrator's thread, and a result reads the same whichever way it came back.
  */
+import { copyBytes } from '../copy.ts';
 import { envelopeHeaderBytes, envelopeSlotBytes, EnvelopeAt } from '../envelope-layout.ts';
 import type { MailboxSlabs, Slab } from '../slabs.ts';
 import { CrashKind, Op, Result, agentTickRecordBytes, deliverRecordBytes, publishHeadBytes, readU32, type CrashKindCode } from './protocol.ts';
@@ -21,6 +22,8 @@ const lengthBytes = queueLengthBytes;
  */
 export class CommandQueue {
   bytes = new Uint8Array(4096);
+  /** `bytes` as 32-bit words (records are multiples of 4 bytes, lengths included). */
+  words = new Int32Array(this.bytes.buffer);
   private view = new DataView(this.bytes.buffer);
   /** Bytes used. */
   length = 0;
@@ -31,9 +34,10 @@ export class CommandQueue {
   private reserve(bodyBytes: number): number {
     const needed = this.length + lengthBytes + bodyBytes;
     if (needed > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(needed, this.bytes.length * 2));
+      const grown = new Uint8Array((Math.max(needed, this.bytes.length * 2) + 3) & ~3);
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
+      this.words = new Int32Array(grown.buffer);
       this.view = new DataView(grown.buffer);
     }
     this.view.setUint32(this.length, bodyBytes, true);
@@ -140,8 +144,10 @@ function outputOf(outputs: Map<number, AgentTickOutput>, agent: number): AgentTi
 const utf8 = new TextDecoder();
 
 /**
- * A PUBLISH record's Envelope, copied into a slab: `source[start, start + envelopeBytes)`,
- * or split in two parts (`second` holds the payload) when the host wrote it so.
+ * A PUBLISH record's Envelope, placed into a slab: its 60-byte header, as the host wrote
+ * it, from `head[headStart]` and its `length` payload bytes from `payload[payloadStart]`,
+ * copied a word at a time where they can be (`headWords`/`payloadWords`: the same bytes
+ * as words, or null).
  */
 function placePublish(
   outputs: Map<number, AgentTickOutput>,
@@ -149,52 +155,50 @@ function placePublish(
   agent: number,
   hashHi: number,
   hashLo: number,
-  first: Uint8Array,
-  firstStart: number,
-  firstLength: number,
-  second: Uint8Array | null,
-  secondStart: number,
-  secondLength: number,
+  head: Uint8Array,
+  headWords: Int32Array | null,
+  headStart: number,
+  length: number,
+  payload: Uint8Array,
+  payloadWords: Int32Array | null,
+  payloadStart: number,
 ): void {
-  const total = firstLength + secondLength;
-  const at = slabs.allocate(envelopeSlotBytes(total - envelopeHeaderBytes));
-  const slab = slabs.lastSlab!;
-  const bytes = slab.bytes;
-  for (let i = 0; i < firstLength; i++) bytes[at + i] = first[firstStart + i]!;
-  if (second !== null && secondLength > 0) {
-    if (secondLength <= 64) for (let i = 0; i < secondLength; i++) bytes[at + firstLength + i] = second[secondStart + i]!;
-    else bytes.set(second.subarray(secondStart, secondStart + secondLength), at + firstLength);
+  if (readU32(head, headStart + EnvelopeAt.payloadLength) !== length || readU32(head, headStart + EnvelopeAt.sender) !== agent) {
+    throw new Error(`assertion failed: a PUBLISH of agent ${agent} whose Envelope names another sender or payload length`);
   }
-  const view = slab.view;
-  outputOf(outputs, agent).publishes.push({
-    slab,
-    at,
-    topic: view.getUint32(at + EnvelopeAt.topic, true),
-    priority: bytes[at + EnvelopeAt.priority]!,
-    length: view.getUint32(at + EnvelopeAt.payloadLength, true),
-    seq: view.getUint32(at + EnvelopeAt.seq, true) + view.getUint32(at + EnvelopeAt.seq + 4, true) * 0x1_0000_0000,
-    hashHi,
-    hashLo,
-  });
+  const topic = readU32(head, headStart + EnvelopeAt.topic);
+  const seq = readU32(head, headStart + EnvelopeAt.seq) + readU32(head, headStart + EnvelopeAt.seq + 4) * 0x1_0000_0000;
+  const priority = head[headStart + EnvelopeAt.priority]!;
+  const at = slabs.allocate(envelopeSlotBytes(length));
+  const slab = slabs.lastSlab!;
+  copyBytes(slab.bytes, slab.words, at, head, headWords, headStart, envelopeHeaderBytes);
+  copyBytes(slab.bytes, slab.words, at + envelopeHeaderBytes, payload, payloadWords, payloadStart, length);
+  outputOf(outputs, agent).publishes.push({ slab, at, topic, priority, length, seq, hashHi, hashLo });
 }
 
 /**
- * Folds one result record into `outputs` (copying what it keeps: `view` may be a ring's or
- * a host's scratch); returns the tick of a TICK_DONE, else -1.
+ * Folds the result record `bytes[start, +length)` into `outputs` (copying what it keeps:
+ * `bytes` may be a ring's or a host's scratch); returns the tick of a TICK_DONE, else -1.
+ * `words` is `bytes` as 32-bit words (records start 4-aligned), or null.
  */
-export function decodeResult(view: Uint8Array, outputs: Map<number, AgentTickOutput>, slabs: MailboxSlabs): number {
-  const op = readU32(view, 0);
-  const agent = readU32(view, 4);
+export function decodeResult(
+  bytes: Uint8Array,
+  words: Int32Array | null,
+  start: number,
+  length: number,
+  outputs: Map<number, AgentTickOutput>,
+  slabs: MailboxSlabs,
+): number {
+  const op = readU32(bytes, start);
+  const agent = readU32(bytes, start + 4);
+  if (op === Result.publish) {
+    if (length < publishHeadBytes + envelopeHeaderBytes) throw new Error(`assertion failed: a PUBLISH record of ${length} bytes`);
+    placePublish(outputs, slabs, agent, readU32(bytes, start + 8), readU32(bytes, start + 12), bytes, words, start + publishHeadBytes, length - publishHeadBytes - envelopeHeaderBytes, bytes, words, start + publishHeadBytes + envelopeHeaderBytes);
+    return -1;
+  }
+  if (op === Result.tickDone) return readU32(bytes, start + 8);
+  const view = bytes.subarray(start, start + length);
   switch (op) {
-    case Result.tickDone:
-      return readU32(view, 8);
-    case Result.publish: {
-      const length = view.length - publishHeadBytes;
-      // Small records are copied byte by byte; a large payload in one set.
-      if (length <= 128) placePublish(outputs, slabs, agent, readU32(view, 8), readU32(view, 12), view, publishHeadBytes, length, null, 0, 0);
-      else placePublish(outputs, slabs, agent, readU32(view, 8), readU32(view, 12), view, publishHeadBytes, envelopeHeaderBytes, view, publishHeadBytes + envelopeHeaderBytes, length - envelopeHeaderBytes);
-      break;
-    }
     case Result.refused:
       outputOf(outputs, agent).refused.push({ topic: readU32(view, 8), code: readU32(view, 12), name: view.length > 16 ? utf8.decode(view.subarray(16)) : null });
       break;
@@ -232,7 +236,9 @@ export function decodePublishParts(
   body: Uint8Array,
   bodyStart: number,
   bodyLength: number,
+  headWords: Int32Array | null = null,
+  bodyWords: Int32Array | null = null,
 ): void {
-  const agent = readU32(head, headStart + 4);
-  placePublish(outputs, slabs, agent, readU32(head, headStart + 8), readU32(head, headStart + 12), head, headStart + publishHeadBytes, headLength - publishHeadBytes, body, bodyStart, bodyLength);
+  if (headLength !== publishHeadBytes + envelopeHeaderBytes) throw new Error('assertion failed: a PUBLISH whose head is not a publish head and an Envelope header');
+  placePublish(outputs, slabs, readU32(head, headStart + 4), readU32(head, headStart + 8), readU32(head, headStart + 12), head, headWords, headStart + publishHeadBytes, bodyLength, body, bodyWords, bodyStart);
 }

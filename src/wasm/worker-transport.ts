@@ -198,13 +198,16 @@ export class WorkerTransport implements PoolTransport {
         let pending = 0;
         for (let poll = 0; poll < spinPolls; poll++) {
           pending = 0;
+          // Every worker's commands are staged before any is woken: a woken worker can take
+          // this thread's core, and the next worker's commands would wait behind it.
+          for (const run of runs) if (!run.done && run.worker.alive) this.writeChunk(run, tick);
+          for (const run of runs) if (!run.done && run.worker.alive) run.worker.toWorker.flush();
           for (const run of runs) {
             if (run.done) continue;
             if (!run.worker.alive) {
               fail(run, await run.worker.exited);
               continue;
             }
-            this.writeChunk(run, tick);
             if (run.worker.doomed && run.cursor > run.commands.length) {
               // Killed once its commands are out; the loop sees it dead on a later pass.
               run.worker.doomed = false;
@@ -221,8 +224,8 @@ export class WorkerTransport implements PoolTransport {
               pending++;
               continue;
             }
-            run.worker.fromWorker.drain((view) => {
-              if (decodeResult(view, outputs, slabs) === tick) {
+            run.worker.fromWorker.drainRecords((bytes, words, start, length) => {
+              if (decodeResult(bytes, words, start, length, outputs, slabs) === tick) {
                 run.done = true;
                 run.worker.started = true;
               }
@@ -246,7 +249,7 @@ export class WorkerTransport implements PoolTransport {
     return faults;
   }
 
-  /** Writes up to `workerChunkRecords` more records of `run` (as many as fit), then publishes them. */
+  /** Stages up to `workerChunkRecords` more records of `run` (as many as fit); the caller flushes them. */
   private writeChunk(run: WorkerRun, tick: number): void {
     const queue = run.commands;
     if (run.cursor > queue.length) return;
@@ -261,11 +264,10 @@ export class WorkerTransport implements PoolTransport {
         break;
       } else {
         const length = queue.lengthAt(run.cursor);
-        if (!ring.tryWriteParts(queue.bytes, run.cursor + queueLengthBytes, length, queue.bytes, 0, 0)) break;
+        if (!ring.tryWriteParts(queue.bytes, run.cursor + queueLengthBytes, length, queue.bytes, 0, 0, queue.words)) break;
         run.cursor += queueLengthBytes + length;
       }
     }
-    ring.flush();
   }
 
   /**
