@@ -11,7 +11,8 @@ import { jsonEncode } from '../src/codec.ts';
 import type { Envelope, Message } from '../src/envelope.ts';
 import { ActorContractError, ConfigError } from '../src/errors.ts';
 import { checkKeys } from '../src/options.ts';
-import type { Kernel, PublishResult } from '../src/kernel.ts';
+import type { AskResult, Kernel, PublishResult, ReplyResult } from '../src/kernel.ts';
+import { askTimeoutTicksDefault } from '../src/limits.ts';
 import { Random } from '../src/prng.ts';
 import { ActorCell } from './cell.ts';
 
@@ -19,6 +20,20 @@ export interface PublishOptions {
   /** 0..255, higher first. Defaults to the sending actor's priority. */
   priority?: number;
 }
+
+export interface AskOptions extends PublishOptions {
+  /**
+   * Ticks the target has to reply, from the tick it gets the ask (1: it must reply in that
+   * tick). Past them the asker gets a message of kind `askTimeout`. Defaults to 100.
+   */
+  timeoutTicks?: number;
+}
+
+/**
+ * A timer's id: the `correlation` of the messages it sends, and what `cancelTimer` takes.
+ * A number, so a state that keeps one stays plain data.
+ */
+export type TimerId = number;
 
 /** What an actor may do and see. Time is `tick`; randomness is `random()`. */
 export interface ActorContext {
@@ -43,6 +58,36 @@ export interface ActorContext {
   /** Sends bytes to one actor's inbox, by name or id. */
   send(to: string | number, payload: Uint8Array, options?: PublishOptions): PublishResult;
   sendJson(to: string | number, value: unknown, options?: PublishOptions): PublishResult;
+  /**
+   * Asks one actor: it gets a message of kind `ask` and answers with `reply`. The reply
+   * comes to this actor's `receive` at a later tick as a message of kind `reply` whose
+   * `correlation` is the returned `id`; with no reply in `timeoutTicks`, a message of kind
+   * `askTimeout`; when the target goes down first, one of kind `askFailed` (its text says
+   * why). A full target mailbox refuses the ask as it refuses a publish: check `ok`.
+   */
+  ask(to: string | number, payload: Uint8Array, options?: AskOptions): AskResult;
+  askJson(to: string | number, value: unknown, options?: AskOptions): AskResult;
+  /**
+   * Answers `message`, an ask this actor received (from an actor, or from outside: a host's
+   * `ask`). Returns `ask_settled` (and logs it) when the ask no longer waits: it timed out
+   * or was answered. Throws ActorContractError when `message` is not an ask.
+   */
+  reply(message: Message, payload: Uint8Array, options?: PublishOptions): ReplyResult;
+  replyJson(message: Message, value: unknown, options?: PublishOptions): ReplyResult;
+  /**
+   * Sends `payload` to this actor itself `ticks` ticks from now (1: the next tick), as a
+   * message of kind `timer` whose `correlation` is the returned id. Ticks are logical time:
+   * a host runs them as fast as work arrives and every `tickMs` while idle, so a timer says
+   * "after n ticks", never "after n milliseconds". A timer belongs to this incarnation: a
+   * crash, a stop or a restart cancels it.
+   */
+  after(ticks: number, payload: Uint8Array): TimerId;
+  afterJson(ticks: number, value: unknown): TimerId;
+  /** As `after`, then again every `ticks` ticks until cancelled. */
+  every(ticks: number, payload: Uint8Array): TimerId;
+  everyJson(ticks: number, value: unknown): TimerId;
+  /** Cancels a timer of this actor; false when there is none with that id (it fired, or was cancelled). */
+  cancelTimer(id: TimerId): boolean;
   /** A float in [0, 1) from this actor's seeded stream (run seed, actor id, incarnation). */
   random(): number;
   /** An integer in [0, bound) from the same stream. */
@@ -292,6 +337,47 @@ export class JsActor<State, Args> extends ActorCell implements ActorContext {
     return this.send(to, jsonEncode(value), options);
   }
 
+  ask(to: string | number, payload: Uint8Array, options?: AskOptions): AskResult {
+    assertBytes(this.name, 'ask', payload, 'askJson');
+    const id = typeof to === 'number' ? to : this.kernel.actorId(to);
+    return this.kernel.ask(id, payload, options?.priority ?? this.priority, options?.timeoutTicks ?? askTimeoutTicksDefault);
+  }
+
+  askJson(to: string | number, value: unknown, options?: AskOptions): AskResult {
+    return this.ask(to, jsonEncode(value), options);
+  }
+
+  reply(message: Message, payload: Uint8Array, options?: PublishOptions): ReplyResult {
+    assertBytes(this.name, 'reply', payload, 'replyJson');
+    return this.kernel.reply(message, payload, options?.priority ?? this.priority);
+  }
+
+  replyJson(message: Message, value: unknown, options?: PublishOptions): ReplyResult {
+    return this.reply(message, jsonEncode(value), options);
+  }
+
+  after(ticks: number, payload: Uint8Array): TimerId {
+    assertBytes(this.name, 'after', payload, 'afterJson');
+    return this.kernel.startTimer(ticks, payload, 0);
+  }
+
+  afterJson(ticks: number, value: unknown): TimerId {
+    return this.after(ticks, jsonEncode(value));
+  }
+
+  every(ticks: number, payload: Uint8Array): TimerId {
+    assertBytes(this.name, 'every', payload, 'everyJson');
+    return this.kernel.startTimer(ticks, payload, ticks);
+  }
+
+  everyJson(ticks: number, value: unknown): TimerId {
+    return this.every(ticks, jsonEncode(value));
+  }
+
+  cancelTimer(id: TimerId): boolean {
+    return this.kernel.cancelTimer(id);
+  }
+
   random(): number {
     return this.random_.next();
   }
@@ -310,6 +396,12 @@ function promiseReturned(actor: string, hook: string): ActorContractError {
     `actor '${actor}': ${hook} returned a Promise; ${hook} must be synchronous and return the new state. ` +
       'Do asynchronous work outside the actor and bring its result in with runtime.inject',
   );
+}
+
+function assertBytes(actor: string, what: string, payload: unknown, jsonTwin: string): void {
+  if (!(payload instanceof Uint8Array)) {
+    throw new ActorContractError(`actor '${actor}': ${what} takes a Uint8Array payload, got ${describe(payload)}; use ${jsonTwin} for values`);
+  }
 }
 
 function describe(value: unknown): string {

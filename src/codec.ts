@@ -21,7 +21,7 @@ const two32 = 0x1_0000_0000;
  * They must match `schemas/envelope.fbs`; `property-tests/codec.test.ts` decodes what we
  * write with flatc's generated getters to prove it.
  */
-export const envelopeSlot = { seq: 2, tick: 3, payload: 5 } as const;
+export const envelopeSlot = { seq: 2, tick: 3, payload: 5, kind: 6, correlation: 7 } as const;
 
 /** Byte offset of field `slot` inside a vtable (two uint16 header fields, then one uint16 per slot). */
 export function vtableOffsetOf(slot: number): number {
@@ -99,16 +99,24 @@ export function writeEnvelope(builder: flatbuffers.Builder, envelope: EnvelopeRe
   assertUint53(envelope.seq, 'envelope seq');
   assertUint53(envelope.tick, 'envelope tick');
   assertUint8(envelope.priority, 'envelope priority');
+  const kind = envelope.kind ?? 0;
+  const correlation = envelope.correlation ?? 0;
+  assertUint8(kind, 'envelope kind');
+  assertUint53(correlation, 'envelope correlation');
   const payload = envelope.payload;
   const payloadOffset = payload.length === 0 ? 0 : builder.createByteVector(payload);
   EnvelopeTable.startEnvelope(builder);
   // Widest fields first: fewer alignment pad bytes between them.
   addFieldUint64(builder, envelopeSlot.seq, envelope.seq);
   addFieldUint64(builder, envelopeSlot.tick, envelope.tick);
+  // Zero (a plain message) is the default and is not written: such an envelope has the
+  // bytes it had before asks and timers existed.
+  addFieldUint64(builder, envelopeSlot.correlation, correlation);
   if (payloadOffset !== 0) EnvelopeTable.addPayload(builder, payloadOffset);
   EnvelopeTable.addTopic(builder, envelope.topic);
   EnvelopeTable.addSender(builder, envelope.sender);
   EnvelopeTable.addPriority(builder, envelope.priority);
+  EnvelopeTable.addKind(builder, kind);
   return EnvelopeTable.endEnvelope(builder);
 }
 
@@ -137,7 +145,7 @@ export function readEnvelope(table: EnvelopeTable): EnvelopeRecord {
     }
     payload = Uint8Array.prototype.slice.call(bb.bytes(), start, start + length);
   }
-  return {
+  const record: EnvelopeRecord = {
     topic: table.topic(),
     sender: table.sender(),
     seq,
@@ -145,6 +153,15 @@ export function readEnvelope(table: EnvelopeTable): EnvelopeRecord {
     priority: table.priority(),
     payload,
   };
+  // Set only when present, so a plain message reads back as the record it was written from.
+  const kind = table.kind();
+  if (kind !== 0) record.kind = kind;
+  const correlation = readUint64Field(bb, table.bb_pos, envelopeSlot.correlation);
+  if (correlation !== 0) {
+    assertUint53(correlation, 'decoded envelope correlation');
+    record.correlation = correlation;
+  }
+  return record;
 }
 
 /** Capacity the shared builder starts with; a ~100-byte envelope never makes it grow. */

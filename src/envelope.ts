@@ -2,6 +2,26 @@ import { jsonDecode, utf8Decode } from './codec.ts';
 import { envelopeHeaderBytes } from './envelope-layout.ts';
 import type { Slab } from './slabs.ts';
 
+/**
+ * What a message is (the Envelope's `kind`, schemas/envelope.fbs). Most are plain messages;
+ * the others come from asks and timers, and `correlation` says what they answer:
+ * - `ask`: a reply is awaited; answer it with `ctx.reply(message, ...)`.
+ * - `reply`: the answer to your ask whose id (`ctx.ask(...).id`) is `correlation`.
+ * - `timer`: your timer `correlation` fired (`ctx.after`, `ctx.every`).
+ * - `askTimeout`: your ask `correlation` got no reply within its ticks.
+ * - `askFailed`: your ask `correlation` will get none: its target went down or never got it;
+ *   the payload says why (`message.text()`).
+ */
+export const MessageKind = {
+  message: 0,
+  ask: 1,
+  reply: 2,
+  timer: 3,
+  askTimeout: 4,
+  askFailed: 5,
+} as const;
+export type MessageKindCode = (typeof MessageKind)[keyof typeof MessageKind];
+
 /** The `payload` argument of an envelope whose bytes are in a slab. */
 export const inSlab: Uint8Array = new Uint8Array(0);
 
@@ -48,6 +68,10 @@ export class Envelope {
     readonly slabAt = 0,
     /** The payload's length in bytes (for an envelope in a slab: the only way to say it). */
     payloadLength = payload.length,
+    /** What the message is: a `MessageKind`. */
+    readonly kind: number = MessageKind.message,
+    /** What a reply, a failed ask or a timer answers (see `MessageKind`); 0 for a plain message. */
+    readonly correlation = 0,
   ) {
     this.payloadBytes = slab === null ? payload : null;
     this.lengthBytes = payloadLength;

@@ -10,7 +10,8 @@
  *                      argument of the wrong type or range (ArgumentError), a request a kind
  *                      of actor does not take (code not_supported)
  *   MailboxFullError, PayloadTooLargeError, PayloadEncodingError, UnknownTopicError,
- *   ActorContractError the traffic rules; AdmissionError, MeteringError WASM modules;
+ *   ActorContractError the traffic rules; AskTimeoutError, AskFailedError an ask from
+ *   outside that got no reply; DurabilityError a host whose log could not be made durable; AdmissionError, MeteringError WASM modules;
  *   SupervisorError trees and verbs; LogFormatError, LogCorruptError, ReplayDivergenceError
  *   logs and replay; TensorFormatError tensors; DeterminismError the testing kit;
  *   CliError the command line
@@ -23,6 +24,9 @@ export type LockstepErrorCode =
   | 'payload_encoding'
   | 'record_too_large'
   | 'mailbox_full'
+  | 'ask_timeout'
+  | 'ask_failed'
+  | 'durability_failed'
   | 'invalid_config'
   | UsageErrorCode
   | 'actor_contract'
@@ -136,6 +140,46 @@ export class MailboxFullError extends LockstepError {
       `${where}: mailbox of actor '${actor}' is full (${capacity} messages); nothing was enqueued. ` +
         'Retry after the next tick, or raise mailboxCapacity for that actor',
     );
+  }
+}
+
+/** An ask from outside whose target did not reply within its ticks. The ask may still have been processed. */
+export class AskTimeoutError extends LockstepError {
+  constructor(
+    readonly actor: string,
+    /** The last tick the reply could come in. */
+    readonly tick: number,
+    timeoutTicks: number,
+  ) {
+    super(
+      'ask_timeout',
+      `ask of actor '${actor}' timed out: no reply by the end of tick ${tick} (${timeoutTicks} ticks). ` +
+        'The actor may still have processed it; raise timeoutTicks, or check that it replies with ctx.reply',
+    );
+  }
+}
+
+/**
+ * An ask from outside that will get no reply: its target went down (crashed, stopped) before
+ * replying, or never got it (`reason` says which). Not a timeout: it failed when it happened.
+ */
+export class AskFailedError extends LockstepError {
+  constructor(
+    readonly actor: string,
+    readonly reason: string,
+  ) {
+    super('ask_failed', `ask of actor '${actor}' failed: ${reason}`);
+  }
+}
+
+/**
+ * The host could not make its log durable (a full disk, an unwritable log file): what
+ * waited for an acknowledgement is refused with this, and the host takes no more inputs.
+ * Everything acknowledged before is on disk.
+ */
+export class DurabilityError extends LockstepError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('durability_failed', message, options);
   }
 }
 

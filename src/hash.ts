@@ -70,6 +70,16 @@ export function foldLane(lane: number, value: number): number {
   return fmix32(Math.imul(lane ^ value, fnvPrime) + 0x9e3779b9);
 }
 
+/**
+ * Folds an envelope's `kind` and `correlation` into its hash `out` (hi, lo), for every kind
+ * but a plain message: a plain message hashes as it did before asks and timers existed, so
+ * older logs keep their digests.
+ */
+export function foldMessageKind(kind: number, correlation: number, out: Uint32Array): void {
+  out[0] = foldLane(foldLane(out[0]!, kind), Math.floor(correlation / 0x1_0000_0000));
+  out[1] = foldLane(foldLane(out[1]!, kind), correlation >>> 0);
+}
+
 export const digestSeedHi = laneHiOffset;
 export const digestSeedLo = laneLoOffset;
 

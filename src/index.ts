@@ -8,12 +8,14 @@
  *   defineSystem → the actors a run starts with
  *   createRuntime(system, options) → await start(), step(), run(n), close(); inject,
  *                  actor(name), supervisor(name), snapshot(), events
+ *   createHost(system, options) → a runtime in a service: start(), ask, tell, stop();
+ *                  ticks paced in real time, acknowledgements once the log is durable
  *   replay(log, system) → re-execute a recorded run and check it tick by tick
  *
  * Beside it: `lockstep/log` (the log file format: reader, writer, sinks), `lockstep/tensor`
  * (the inference actor's tensor codec) and `lockstep/testing` (determinism properties).
  */
-export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, type PublishOptions } from '../actors/js-actor.ts';
+export { defineActor, type ActorContext, type ActorDefinition, type ActorSpec, type AskOptions, type PublishOptions, type TimerId } from '../actors/js-actor.ts';
 export type { LifecycleState } from '../actors/lifecycle.ts';
 export { loadWasmAgent, wasmAgentFromParts, type LoadWasmAgentOptions, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 export type { PluginManifest } from './wasm/manifest.ts';
@@ -35,6 +37,8 @@ export type { ChildCounts, ChildInfo, SupervisorView } from '../supervisors/supe
 export { checkFaultPlan, loadFaultPlan, randomFaultPlan, type Fault, type FaultKind, type FaultPlan, type RandomFaultOptions } from './faults.ts';
 export {
   createRuntime,
+  Reply,
+  type AskFromOutsideOptions,
   type ActorHandle,
   type Runtime,
   type InferenceView,
@@ -46,6 +50,7 @@ export {
   type RuntimeOptions,
   type RuntimeSnapshot,
 } from './runtime.ts';
+export { createHost, type Durability, type Host, type HostOptions } from './host.ts';
 export type {
   RuntimeEvent,
   RuntimeEventKind,
@@ -61,8 +66,8 @@ export type {
 } from './events.ts';
 export { replay, type ReplayOptions, type ReplayReport } from './replay.ts';
 export { configDefaults, type RuntimeConfig } from './config.ts';
-export type { Message, Topic } from './envelope.ts';
-export type { PublishResult } from './kernel.ts';
+export { MessageKind, type Message, type MessageKindCode, type Topic } from './envelope.ts';
+export type { AskResult, PublishResult, ReplyResult } from './kernel.ts';
 export type { LogLevel, TickRecord } from './log/types.ts';
 export type { LogSink } from './log/writer.ts';
 export { jsonEncode, jsonDecode, utf8Encode, utf8Decode } from './codec.ts';

@@ -19,17 +19,20 @@
  * not scheduled again until that mailbox has room. Nothing is ever dropped silently: every
  * message that does not reach a subscriber produces a DropRecord with its reason.
  */
-import { Envelope, inSlab, type Topic } from './envelope.ts';
+import { utf8Encode } from './codec.ts';
+import { Envelope, MessageKind, inSlab, type Topic } from './envelope.ts';
 import { ActorContractError, ArgumentError, ConfigError, MailboxFullError, PayloadTooLargeError, TickInProgressError, UnknownTopicError, describeValue } from './errors.ts';
-import { digestSeedHi, digestSeedLo, foldLane, hashEnvelope } from './hash.ts';
+import { digestSeedHi, digestSeedLo, foldLane, foldMessageKind, hashEnvelope } from './hash.ts';
 import { envelopeHeaderBytes, envelopeSlotBytes, writeEnvelopeHeader, writeEnvelopeSeq } from './envelope-layout.ts';
 import type { MailboxSlabs, Slab } from './slabs.ts';
 import {
   ACTOR_DIGEST_STRIDE,
+  type AskFailureFact,
   type DropRecord,
   type EnvelopeRecord,
   type InjectedInput,
   type LifecycleEvent,
+  type ReplyFact,
   type TickFacts,
   type TopicDeclaration,
 } from './tick-facts.ts';
@@ -64,6 +67,8 @@ export interface KernelActor {
    * agent): what is published to its topics is placed there (src/slabs.ts).
    */
   readonly readsSharedMailbox?: boolean;
+  /** The actor's last crash, if any: the reason an ask it did not answer fails with. */
+  readonly lastCrash?: { readonly message: string } | null;
   /** Runs init. Must not throw: a failing init is a crash the actor records itself. */
   start(): void;
   /**
@@ -120,6 +125,50 @@ export type PublishResult =
 
 /** Shared so the accepted path allocates nothing. */
 export const publishAccepted: PublishResult = Object.freeze({ ok: true });
+
+/** What `ask` returns: accepted with the ask's id (the `correlation` of its reply), or refused as a publish is. */
+export type AskResult = { readonly ok: true; readonly id: number } | Exclude<PublishResult, { ok: true }>;
+
+/**
+ * What `reply` returns: a publish result, or `ask_settled` when the ask no longer waits (it
+ * timed out, failed, or was answered already); that reply is logged as a drop.
+ */
+export type ReplyResult = PublishResult | { readonly ok: false; readonly reason: 'ask_settled' };
+const askSettled: ReplyResult = Object.freeze({ ok: false, reason: 'ask_settled' });
+
+/** An ask waiting for its reply (see `Kernel.ask`). */
+interface PendingAsk {
+  /** The asking actor, or 0 for an ask from outside. */
+  readonly asker: number;
+  /** The asker's seq of the ask: its id, and the reply's `correlation`. */
+  readonly seq: number;
+  readonly target: number;
+  /** The last tick a reply may be published in; the ask times out at its end. */
+  readonly deadline: number;
+  settled: boolean;
+}
+
+/** A timer of one actor (see `Kernel.startTimer`). */
+interface Timer {
+  readonly id: number;
+  readonly actor: number;
+  /** The tick its message is delivered in. */
+  due: number;
+  /** Ticks between firings; 0 for a one-shot timer. */
+  readonly every: number;
+  readonly payload: Uint8Array;
+  cancelled: boolean;
+}
+
+/** A message the kernel sends an actor on its own behalf (a timeout, a failed ask). */
+interface Notice {
+  readonly actor: number;
+  readonly kind: number;
+  readonly correlation: number;
+  readonly payload: Uint8Array;
+}
+
+const noPayload = new Uint8Array(0);
 
 /**
  * Requests from outside (suspend, stop, a fault, a supervision verb...) are inputs on this
@@ -214,6 +263,17 @@ class Slot {
   droppedTotal = 0;
   readonly subscriptions: number[] = [];
   inboxTopic = -1;
+  /** Asks this actor made that wait for a reply, by seq; null while none ever did. */
+  asks: Map<number, PendingAsk> | null = null;
+  /** Asks waiting for this actor's reply. */
+  asked: Set<PendingAsk> | null = null;
+  timers: Set<Timer> | null = null;
+  /**
+   * The first ask seq and timer id of the current incarnation: an answer or a timer below
+   * them, delivered after a restart, was meant for an earlier one and is dropped.
+   */
+  askFloor = 0;
+  timerFloor = 0;
 
   constructor(
     readonly id: number,
@@ -279,7 +339,20 @@ export class Kernel {
   private pendingInjected: InjectedInput[] = [];
   private pendingLifecycle: LifecycleEvent[] = [];
   private pendingDrops: DropRecord[] = [];
+  private pendingReplies: ReplyFact[] = [];
+  private pendingAskFailures: AskFailureFact[] = [];
   private readonly hashScratch = new Uint32Array(2);
+
+  /** Asks from outside that wait for a reply, by the seq of their input. */
+  private readonly externalAsks = new Map<number, PendingAsk>();
+  /** Asks by the tick they time out at the end of (settled ones are skipped there). */
+  private readonly askDeadlines = new Map<number, PendingAsk[]>();
+  /** Timers by the tick they are delivered in. */
+  private readonly timersDue = new Map<number, Timer[]>();
+  private readonly timerById = new Map<number, Timer>();
+  private timerSeq = 0;
+  /** Timeouts and failures for asking actors, sent at the end of the tick. */
+  private pendingNotices: Notice[] = [];
 
   readonly counters: KernelCounters = { published: 0, delivered: 0, mailboxDeliveries: 0, injected: 0, refused: 0, dropped: 0 };
 
@@ -543,10 +616,12 @@ export class Kernel {
 
   /**
    * Queues an external input for the next tick boundary; it is written to that tick's
-   * record. Throws MailboxFullError (nothing enqueued) when a subscriber is full, plus the
-   * errors of `publish`.
+   * record. With `timeoutTicks`, the input is an ask of the actor whose inbox `topicId` is:
+   * its reply (or its failure) is in the facts of a later tick, under the input's seq.
+   * Returns the input's seq. Throws MailboxFullError (nothing enqueued) when a subscriber is
+   * full, ArgumentError for an ask that names no actor's inbox, plus the errors of `publish`.
    */
-  inject(topicId: number, payload: Uint8Array, priority: number): void {
+  inject(topicId: number, payload: Uint8Array, priority: number, timeoutTicks = 0): number {
     const topic = this.topics[topicId];
     if (topic === undefined) throw new UnknownTopicError(`#${topicId}`, 'no topic has this id');
     if (payload.length > this.config.payloadBytesMax) {
@@ -561,15 +636,41 @@ export class Kernel {
     if (this.inTick) {
       throw new TickInProgressError('inject (inputs enter at tick boundaries)');
     }
+    const target = timeoutTicks === 0 ? null : this.askTargetOf(topic, timeoutTicks);
     const full = this.fullSubscriber(topic);
     if (full !== null) throw new MailboxFullError(full.actor.name, full.capacity, `inject into '${topic.name}'`);
     const seq = ++this.externalSeq;
+    if (target !== null) {
+      const envelope = this.messageEnvelope(topic, externalSender, seq, priority, payload.slice(), MessageKind.ask, 0);
+      this.enqueue(topic, envelope);
+      // Taken in (and delivered) at the next tick: its target has `timeoutTicks` from there.
+      this.registerAsk(externalSender, seq, target, this.tickNow + timeoutTicks);
+      this.pendingInjected.push({ topic: topic.id, seq, priority, payload: envelope.payload, kind: MessageKind.ask, timeoutTicks });
+      this.counters.injected++;
+      return seq;
+    }
     const envelope = this.envelopeOf(topic, externalSender, seq, priority, payload, true);
     this.enqueue(topic, envelope);
     // A slab's payload bytes are written once and only read after: the log takes them there.
     const logged = envelope.slab === null ? envelope.payload : envelope.slab.bytes.subarray(envelope.slabAt + envelopeHeaderBytes, envelope.slabAt + envelopeHeaderBytes + payload.length);
     this.pendingInjected.push({ topic: topic.id, seq, priority, payload: logged });
     if (topic.id !== controlTopicId) this.counters.injected++;
+    return seq;
+  }
+
+  /** The actor whose inbox `topic` is, for an ask from outside; throws ArgumentError otherwise. */
+  private askTargetOf(topic: TopicState, timeoutTicks: number): Slot {
+    if (!(Number.isInteger(timeoutTicks) && timeoutTicks >= 1)) {
+      throw new ArgumentError(`ask: timeoutTicks must be an integer >= 1, got ${describeValue(timeoutTicks)}`);
+    }
+    const target = topic.subscribers.length === 1 ? this.slots[topic.subscribers[0]!]! : undefined;
+    if (target === undefined || target.inboxTopic !== topic.id) {
+      throw new ArgumentError(`ask: '${topic.name}' is not an actor's inbox; an ask goes to one actor (ask by its name)`);
+    }
+    if (topic.sharedReaders > 0) {
+      throw new ArgumentError(`ask: '${target.actor.name}' is a WASM agent, and ABI v2 has no reply call; ask a JS actor, or tell the agent`);
+    }
+    return target;
   }
 
   /** The first accepting subscriber with no room left, or null; reserves room in all when null. */
@@ -638,6 +739,7 @@ export class Kernel {
   async runTick(): Promise<TickFacts> {
     const open = this.beginTick();
     if (this.executorsHaveWork()) await this.settleExecutors(open.tick);
+    this.endOfTick(open.tick);
     return this.closeTick(open);
   }
 
@@ -729,11 +831,15 @@ export class Kernel {
       deliveredDigest: { hi: deliveredHi, lo: deliveredLo },
       actorDigests,
       envelopes,
+      replies: this.pendingReplies,
+      askFailures: this.pendingAskFailures,
     };
     this.pendingTopics = [];
     this.pendingInjected = [];
     this.pendingLifecycle = [];
     this.pendingDrops = [];
+    this.pendingReplies = [];
+    this.pendingAskFailures = [];
     this.inTick = false;
     return facts;
   }
@@ -810,6 +916,12 @@ export class Kernel {
         target.droppedTotal++;
         continue;
       }
+      if (envelope.kind >= MessageKind.reply && this.meantForEarlierIncarnation(target, envelope)) {
+        if (target.reserved > 0) target.reserved--;
+        this.drop(target.id, envelope, 'meant for an earlier incarnation of the recipient (it restarted)');
+        target.droppedTotal++;
+        continue;
+      }
       if (target.reserved > 0) target.reserved--;
       else if (target.mailbox.length >= target.capacity) {
         // Published while the recipient was down (no room was reserved), and it came back
@@ -826,6 +938,7 @@ export class Kernel {
   private drop(actorId: number, envelope: Envelope, reason: string): void {
     this.counters.dropped++;
     this.recordDrop({ actor: actorId, topic: envelope.topic, sender: envelope.sender, seq: envelope.seq, reason });
+    if (envelope.kind === MessageKind.ask) this.askNotDelivered(envelope, reason);
   }
 
   /** A blocked actor becomes runnable once the mailbox that refused it has room (or went down). */
@@ -894,6 +1007,277 @@ export class Kernel {
     slot.mailbox = [];
     slot.reserved = 0;
     slot.blockedOn = 0;
+    slot.askFloor = slot.seq + 1;
+    slot.timerFloor = this.timerSeq + 1;
+    if (slot.asked !== null || slot.asks !== null || slot.timers !== null) this.endCorrespondence(slot);
+  }
+
+  /** True for a reply, a notice or a timer message whose ask or timer the recipient's current incarnation did not make. */
+  private meantForEarlierIncarnation(target: Slot, envelope: Envelope): boolean {
+    return envelope.kind === MessageKind.timer ? envelope.correlation < target.timerFloor : envelope.correlation < target.askFloor;
+  }
+
+  // ── asks, replies and timers ──────────────────────────────────────────────────────
+  //
+  // An ask is a message of kind `ask` to one actor's inbox, and a pending entry keyed by
+  // the asker and the ask's seq (its id). `reply` answers it: into the asker's inbox (kind
+  // `reply`, correlation = the ask's seq) or, for an ask from outside, out of the system as
+  // a fact. At the end of the tick an ask's deadline falls in, it times out; when its
+  // target goes down (or the ask is dropped on its way) it fails at once. A timer is
+  // delivered to its actor, as a message from itself, in the tick it is due. Both belong to
+  // the actor's incarnation: going down ends its asks and timers. Everything here is
+  // decided by ticks and the canonical order, so replay repeats it.
+
+  /**
+   * Asks `targetId` from the actor now running: a message of kind `ask` to its inbox, whose
+   * reply (kind `reply`) or failure (`askTimeout`, `askFailed`) comes back to the asker's
+   * inbox with `correlation` set to the returned id. The target has until the end of tick
+   * `now + timeoutTicks` to reply. Refused as a publish is when the target's mailbox is full.
+   * Throws ActorContractError outside an activation, ArgumentError for a bad timeoutTicks or
+   * a target that cannot reply (a WASM agent), plus the errors of `publish`.
+   */
+  ask(targetId: number, payload: Uint8Array, priority: number, timeoutTicks: number): AskResult {
+    const slot = this.current;
+    if (slot === null) throw outsideActivation('ask');
+    const target = this.slots[targetId];
+    if (target === undefined) throw new ConfigError(`actor '${slot.actor.name}' asked actor #${targetId}, which does not exist`);
+    const topic = this.topics[target.inboxTopic]!;
+    this.askTargetOf(topic, timeoutTicks);
+    this.checkPublish(slot, topic.id, payload.length, priority);
+    const result = this.publishMessage(slot, topic, payload.slice(), priority, MessageKind.ask, 0);
+    if (!result.ok) return result;
+    // Delivered next tick: the target has `timeoutTicks` from there.
+    this.registerAsk(slot.id, slot.seq, target, this.tickNow + timeoutTicks);
+    return { ok: true, id: slot.seq };
+  }
+
+  /**
+   * Replies from the actor now running to `message`, an ask it received. Returns the publish
+   * result of the reply, or `ask_settled` (logged as a drop) when the ask no longer waits.
+   * Throws ActorContractError outside an activation or when `message` is not an ask.
+   */
+  reply(message: Envelope, payload: Uint8Array, priority: number): ReplyResult {
+    const slot = this.current;
+    if (slot === null) throw outsideActivation('reply');
+    if (message.kind !== MessageKind.ask) {
+      throw new ActorContractError(
+        `actor '${slot.actor.name}' replied to ${message.topicName} #${message.seq} from ${this.actorName(message.sender)}, which is not an ask; ` +
+          'reply answers messages sent with ask (message.kind === MessageKind.ask)',
+      );
+    }
+    const pending = this.pendingAsk(message.sender, message.seq);
+    if (pending === undefined || pending.target !== slot.id) {
+      this.counters.dropped++;
+      this.recordDrop({
+        actor: message.sender,
+        topic: slot.inboxTopic,
+        sender: slot.id,
+        seq: 0,
+        reason: `reply to ask #${message.seq} of ${this.actorName(message.sender)} came too late: the ask timed out, failed or was answered`,
+      });
+      return askSettled;
+    }
+    if (message.sender === externalSender) {
+      // Out of the system: in the replier's sent digest (so replay checks it), and a fact.
+      this.checkPublish(slot, slot.inboxTopic, payload.length, priority);
+      const bytes = payload.slice();
+      const envelope = this.messageEnvelope(this.topics[slot.inboxTopic]!, slot.id, ++slot.seq, priority, bytes, MessageKind.reply, pending.seq);
+      this.touch(slot);
+      slot.sent++;
+      slot.sentTotal++;
+      slot.sentHi = foldLane(slot.sentHi, envelope.hashHi);
+      slot.sentLo = foldLane(slot.sentLo, envelope.hashLo);
+      this.settleAsk(pending);
+      this.pendingReplies.push({ correlation: pending.seq, actor: slot.id, payload: bytes });
+      return publishAccepted;
+    }
+    const asker = this.slots[pending.asker]!;
+    this.checkPublish(slot, asker.inboxTopic, payload.length, priority);
+    const result = this.publishMessage(slot, this.topics[asker.inboxTopic]!, payload.slice(), priority, MessageKind.reply, pending.seq);
+    if (result.ok) this.settleAsk(pending);
+    return result;
+  }
+
+  /**
+   * Starts a timer of the actor now running: `payload` is delivered to it, as a message of
+   * kind `timer` from itself with `correlation` = the returned id, `ticks` ticks from now
+   * (1: the next tick), then every `every` ticks when `every` > 0. Throws
+   * ActorContractError outside an activation, ArgumentError for bad tick counts,
+   * PayloadTooLargeError.
+   */
+  startTimer(ticks: number, payload: Uint8Array, every: number): number {
+    const slot = this.current;
+    if (slot === null) throw outsideActivation('a timer');
+    if (!(Number.isInteger(ticks) && ticks >= 1)) {
+      throw new ArgumentError(`actor '${slot.actor.name}': a timer's ticks must be an integer >= 1, got ${describeValue(ticks)}`);
+    }
+    if (!(Number.isInteger(every) && every >= 0)) {
+      throw new ArgumentError(`actor '${slot.actor.name}': every must be an integer >= 1, got ${describeValue(every)}`);
+    }
+    if (payload.length > this.config.payloadBytesMax) {
+      throw new PayloadTooLargeError(payload.length, this.config.payloadBytesMax, `actor '${slot.actor.name}' starting a timer`);
+    }
+    const timer: Timer = { id: ++this.timerSeq, actor: slot.id, due: this.tickNow + ticks, every, payload: payload.slice(), cancelled: false };
+    this.scheduleTimer(timer);
+    (slot.timers ??= new Set()).add(timer);
+    this.timerById.set(timer.id, timer);
+    return timer.id;
+  }
+
+  /** Cancels a timer of the actor now running; returns false when it has no such timer (fired, cancelled, another's). */
+  cancelTimer(id: number): boolean {
+    const slot = this.current;
+    if (slot === null) throw outsideActivation('cancelTimer');
+    const timer = this.timerById.get(id);
+    if (timer === undefined || timer.actor !== slot.id) return false;
+    this.endTimer(slot, timer);
+    return true;
+  }
+
+  /** True when the next tick has something to deliver or start (a host runs it at once). */
+  hasPendingWork(): boolean {
+    return this.touchedBuckets.length > 0 || this.admitted.length > 0 || this.timersDue.has(this.tickNow + 1);
+  }
+
+  /** Asks from outside still waiting for a reply. */
+  get externalAsksWaiting(): number {
+    return this.externalAsks.size;
+  }
+
+  private scheduleTimer(timer: Timer): void {
+    const list = this.timersDue.get(timer.due);
+    if (list === undefined) this.timersDue.set(timer.due, [timer]);
+    else list.push(timer);
+  }
+
+  private endTimer(slot: Slot, timer: Timer): void {
+    timer.cancelled = true;
+    this.timerById.delete(timer.id);
+    slot.timers?.delete(timer);
+  }
+
+  private registerAsk(asker: number, seq: number, target: Slot, deadline: number): void {
+    const pending: PendingAsk = { asker, seq, target: target.id, deadline, settled: false };
+    if (asker === externalSender) this.externalAsks.set(seq, pending);
+    else (this.slots[asker]!.asks ??= new Map()).set(seq, pending);
+    (target.asked ??= new Set()).add(pending);
+    const list = this.askDeadlines.get(deadline);
+    if (list === undefined) this.askDeadlines.set(deadline, [pending]);
+    else list.push(pending);
+  }
+
+  private pendingAsk(asker: number, seq: number): PendingAsk | undefined {
+    return asker === externalSender ? this.externalAsks.get(seq) : this.slots[asker]?.asks?.get(seq);
+  }
+
+  private settleAsk(pending: PendingAsk): void {
+    pending.settled = true;
+    if (pending.asker === externalSender) this.externalAsks.delete(pending.seq);
+    else this.slots[pending.asker]!.asks?.delete(pending.seq);
+    this.slots[pending.target]!.asked?.delete(pending);
+  }
+
+  /** An ask that will get no reply: the asker hears of it (at the end of the tick, or as a fact). */
+  private failAsk(pending: PendingAsk, timedOut: boolean, reason: string): void {
+    this.settleAsk(pending);
+    if (pending.asker === externalSender) {
+      this.pendingAskFailures.push({ correlation: pending.seq, actor: pending.target, timedOut, reason });
+      return;
+    }
+    this.pendingNotices.push({
+      actor: pending.asker,
+      kind: timedOut ? MessageKind.askTimeout : MessageKind.askFailed,
+      correlation: pending.seq,
+      payload: timedOut ? noPayload : utf8Encode(reason),
+    });
+  }
+
+  private askNotDelivered(envelope: Envelope, reason: string): void {
+    const pending = this.pendingAsk(envelope.sender, envelope.seq);
+    if (pending !== undefined) this.failAsk(pending, false, `${this.actorName(pending.target)} did not get the ask: ${reason}`);
+  }
+
+  /** An actor went down: the asks waiting for it fail, its own asks and its timers end. */
+  private endCorrespondence(slot: Slot): void {
+    if (slot.asked !== null) {
+      const crash = slot.actor.lastCrash?.message;
+      const reason = `${slot.actor.name} went down (${slot.actor.lifecycleState}) before replying${crash === undefined ? '' : `: ${crash}`}`;
+      for (const pending of [...slot.asked]) this.failAsk(pending, false, reason);
+      slot.asked = null;
+    }
+    if (slot.asks !== null) {
+      // Its replies would reach the next incarnation, which did not ask: they are refused.
+      for (const pending of [...slot.asks.values()]) this.settleAsk(pending);
+      slot.asks = null;
+    }
+    if (slot.timers !== null) {
+      for (const timer of [...slot.timers]) this.endTimer(slot, timer);
+      slot.timers = null;
+    }
+  }
+
+  /**
+   * The end of tick `tick`, after the barrier: asks whose deadline it is time out, askers
+   * get their notices, and timers due next tick are sent, each in the order it arose.
+   */
+  private endOfTick(tick: number): void {
+    const expiring = this.askDeadlines.get(tick);
+    if (expiring !== undefined) {
+      this.askDeadlines.delete(tick);
+      for (const pending of expiring) {
+        if (!pending.settled) this.failAsk(pending, true, `no reply from ${this.actorName(pending.target)} by the end of tick ${tick}`);
+      }
+    }
+    if (this.pendingNotices.length > 0) {
+      const notices = this.pendingNotices;
+      this.pendingNotices = [];
+      for (const notice of notices) this.sendToSelf(this.slots[notice.actor]!, notice.kind, notice.correlation, notice.payload);
+    }
+    const due = this.timersDue.get(tick + 1);
+    if (due !== undefined) {
+      this.timersDue.delete(tick + 1);
+      for (const timer of due) {
+        if (timer.cancelled) continue;
+        const slot = this.slots[timer.actor]!;
+        this.sendToSelf(slot, MessageKind.timer, timer.id, timer.payload);
+        if (timer.every > 0) {
+          timer.due += timer.every;
+          this.scheduleTimer(timer);
+        } else {
+          this.endTimer(slot, timer);
+        }
+      }
+    }
+  }
+
+  /** A message of `kind` from an actor to itself (a timer, an ask's notice), for the next tick. */
+  private sendToSelf(slot: Slot, kind: number, correlation: number, payload: Uint8Array): void {
+    if (slot.actor.status === ActorStatus.down) return;
+    const topic = this.topics[slot.inboxTopic]!;
+    if (this.fullSubscriber(topic) !== null) {
+      this.counters.dropped++;
+      slot.droppedTotal++;
+      const what = kind === MessageKind.timer ? `timer #${correlation}` : `the notice of ask #${correlation}`;
+      this.recordDrop({ actor: slot.id, topic: topic.id, sender: slot.id, seq: 0, reason: `${what} not delivered: mailbox full` });
+      return;
+    }
+    this.accept(slot, topic, this.messageEnvelope(topic, slot.id, ++slot.seq, slot.actor.priority, payload, kind, correlation));
+  }
+
+  /** Publishes a message of `kind` (bytes the kernel owns) from `slot`: the rules of `publish`. */
+  private publishMessage(slot: Slot, topic: TopicState, bytes: Uint8Array, priority: number, kind: number, correlation: number): PublishResult {
+    const full = this.fullSubscriber(topic);
+    if (full !== null) return this.refuse(slot, full, topic, 'refused: mailbox full, sender told');
+    this.accept(slot, topic, this.messageEnvelope(topic, slot.id, ++slot.seq, priority, bytes, kind, correlation));
+    return publishAccepted;
+  }
+
+  /** An envelope of `kind` (never in a slab: asks, replies and timers reach JS actors only), hashed with its kind. */
+  private messageEnvelope(topic: TopicState, sender: number, seq: number, priority: number, bytes: Uint8Array, kind: number, correlation: number): Envelope {
+    const hash = this.hashScratch;
+    hashEnvelope(topic.id, sender, seq, priority, bytes, hash);
+    foldMessageKind(kind, correlation, hash);
+    return new Envelope(topic, sender, seq, this.tickNow, priority, bytes, hash[0]!, hash[1]!, null, 0, bytes.length, kind, correlation);
   }
 
   // ── control: requests from outside, taken in as inputs ───────────────────────────
@@ -1104,4 +1488,9 @@ export class Kernel {
     }
     return views;
   }
+}
+
+/** The error for a call that needs an activation (an actor running) made outside one. */
+function outsideActivation(what: string): ActorContractError {
+  return new ActorContractError(`${what} is only possible from inside an actor's init, receive or step`);
 }

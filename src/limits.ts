@@ -204,3 +204,14 @@ export const tensorRankMax = 8;
 /** Short strings the tensor decoder remembers (names, model, version), and the longest it remembers. */
 export const tensorDecodedCacheMax = 4096;
 export const tensorDecodedCacheBytesMax = 128;
+
+// ── asks and the host ─────────────────────────────────────────────────────────────────
+
+/** Ticks an ask's target has to reply when the caller does not say (ctx.ask, runtime.ask). */
+export const askTimeoutTicksDefault = 100;
+/** A host's tick interval while no work waits, in milliseconds. */
+export const hostTickMsDefault = 10;
+/** A host's fsync interval with `durability: 'interval'`, in milliseconds. */
+export const hostFsyncIntervalMsDefault = 50;
+/** Ticks a host's `stop()` keeps running for the asks still waiting. */
+export const hostDrainTicksMaxDefault = 100;

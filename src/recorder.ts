@@ -13,10 +13,23 @@ export class Recorder {
   /** The in-memory log when no file or sink was given. */
   readonly memory: MemorySink | null;
   private inferences: InferenceRecord[] = [];
+  private readonly sink: LogSink;
 
   constructor(sink: LogSink | null) {
     this.memory = sink === null ? new MemorySink() : null;
-    this.writer = new LogWriter(sink ?? this.memory!);
+    this.sink = sink ?? this.memory!;
+    this.writer = new LogWriter(this.sink);
+  }
+
+  /** True when the sink can make what it holds durable (see `sync`). */
+  get canSync(): boolean {
+    return typeof this.sink.sync === 'function';
+  }
+
+  /** Flushes and resolves once every record written so far is durable; resolves at once for a sink that cannot sync. */
+  async sync(): Promise<void> {
+    this.writer.flush();
+    await this.sink.sync?.();
   }
 
   writeHeader(header: LogHeader): void {

@@ -13,6 +13,7 @@ import { ConfigError, ReplayDivergenceError } from './errors.ts';
 import { checkKeys } from './options.ts';
 import { readLog } from './log/reader.ts';
 import type { InferenceRecord } from './log/types.ts';
+import { MessageKind } from './envelope.ts';
 import { isShutdownRecord } from './kernel.ts';
 import { Runtime } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
@@ -136,7 +137,7 @@ export async function replay(log: string | Uint8Array, system: SystemDefinition,
   for (let i = 0; i < regularTicks; i++) {
     const record = recorded.ticks[i];
     if (record === undefined) break;
-    for (const input of record.injected) runtime.injectRecorded(input.topic, input.payload, input.priority);
+    for (const input of record.injected) runtime.injectRecorded(input.topic, input.payload, input.priority, input.kind === MessageKind.ask ? (input.timeoutTicks ?? 0) : 0);
     await runtime.step();
     if (divergence !== null && pendingDetail === null) break;
     if (options.onProgress !== undefined && runtime.tick % every === 0) options.onProgress(runtime.tick, regularTicks);

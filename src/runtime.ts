@@ -18,9 +18,19 @@ import type { LifecycleState } from '../actors/lifecycle.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type AgentTrust, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
 import { Supervision, supervisionChannel, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
-import { jsonEncode } from './codec.ts';
+import { jsonDecode, jsonEncode, utf8Decode } from './codec.ts';
 import { canonicalConfigJson, configDefaults, resolveConfig, type RuntimeConfig } from './config.ts';
-import { ArgumentError, ConfigError, MailboxFullError, RuntimeClosedError, TickInProgressError, UsageError, describeValue } from './errors.ts';
+import {
+  ArgumentError,
+  AskFailedError,
+  AskTimeoutError,
+  ConfigError,
+  MailboxFullError,
+  RuntimeClosedError,
+  TickInProgressError,
+  UsageError,
+  describeValue,
+} from './errors.ts';
 import { EventBus, type RuntimeEvents } from './events.ts';
 import { FaultInjector, checkFaultPlan, type FaultPlan } from './faults.ts';
 import { InferenceChannel } from './inference/channel.ts';
@@ -33,6 +43,7 @@ import { Random } from './prng.ts';
 import { Recorder } from './recorder.ts';
 import type { SpawnOptions, SystemBuilder, SystemDefinition } from './system.ts';
 import type { TickFacts } from './tick-facts.ts';
+import { askTimeoutTicksDefault } from './limits.ts';
 import { lockstepVersion } from './version.ts';
 import { publicKeyId } from './wasm/signing.ts';
 
@@ -157,6 +168,42 @@ export interface InjectOptions {
   priority?: number;
 }
 
+export interface AskFromOutsideOptions extends InjectOptions {
+  /**
+   * Ticks the actor has to reply, counted from the tick that takes the ask in (1: it must
+   * reply in that tick). Then the ask rejects with AskTimeoutError. Defaults to 100.
+   */
+  timeoutTicks?: number;
+}
+
+/** What an ask from outside resolves with: the reply an actor made with `ctx.reply`. */
+export class Reply {
+  constructor(
+    /** The actor that replied. */
+    readonly actor: string,
+    /** The tick the reply was made in. */
+    readonly tick: number,
+    readonly payload: Uint8Array,
+  ) {}
+
+  /** The payload parsed as JSON; throws PayloadEncodingError on malformed JSON. */
+  json<T = unknown>(): T {
+    return jsonDecode(this.payload) as T;
+  }
+
+  /** The payload decoded as UTF-8 text. */
+  text(): string {
+    return utf8Decode(this.payload);
+  }
+}
+
+interface WaitingAsk {
+  actor: string;
+  timeoutTicks: number;
+  resolve: (reply: Reply) => void;
+  reject: (error: Error) => void;
+}
+
 export interface RuntimeSnapshot {
   system: string;
   tick: number;
@@ -224,6 +271,8 @@ export class Runtime {
   private channel: InferenceChannel | null = null;
   private started = false;
   private gpu = false;
+  /** Asks from outside waiting for their reply, by the seq of their input. */
+  private readonly asks = new Map<number, WaitingAsk>();
 
   /**
    * Builds the system (its `setup` runs now) and, without models to load first, writes the
@@ -655,11 +704,86 @@ export class Runtime {
   }
 
   /**
-   * Replay's way in: an input exactly as logged (topic id, priority, payload).
+   * Replay's way in: an input exactly as logged (topic id, priority, payload; for an ask,
+   * its timeoutTicks).
    * @internal
    */
-  injectRecorded(topic: number, payload: Uint8Array, priority: number): void {
-    this.kernel.inject(topic, payload, priority);
+  injectRecorded(topic: number, payload: Uint8Array, priority: number, timeoutTicks = 0): void {
+    this.kernel.inject(topic, payload, priority, timeoutTicks);
+  }
+
+  /**
+   * Asks a JS actor from outside: the payload reaches it at the next tick as a message of
+   * kind `ask`, and the promise resolves with what it answers with `ctx.reply`. It rejects
+   * with AskTimeoutError (naming the actor and the tick) when no reply came within
+   * `timeoutTicks`, with AskFailedError (saying why) when the actor went down or never got
+   * the ask, and at once with MailboxFullError when its mailbox is full (nothing was
+   * enqueued). The ask is an input: the log holds it, and replay asks again.
+   */
+  ask(actor: string | number, payload: Uint8Array, options: AskFromOutsideOptions = {}): Promise<Reply> {
+    try {
+      this.assertOpen('ask');
+      if (!(payload instanceof Uint8Array)) {
+        throw new ArgumentError(`ask takes a Uint8Array payload, got ${describeValue(payload)}; use askJson for values`);
+      }
+      const id = typeof actor === 'number' ? actor : this.kernel.actorId(actor);
+      const cell = this.cellOf(id);
+      if (cell === undefined) throw new ArgumentError(`ask: there is no actor with id ${describeValue(actor)}`);
+      if (cell.kind !== 'js') {
+        throw new UsageError('not_supported', `ask: '${cell.name}' is ${kindPhrase[cell.kind]}; only JS actors reply (ctx.reply). Tell it with inject instead`);
+      }
+      const timeoutTicks = options.timeoutTicks ?? askTimeoutTicksDefault;
+      if (!(Number.isInteger(timeoutTicks) && timeoutTicks >= 1)) {
+        throw new ArgumentError(`ask: timeoutTicks must be an integer >= 1, got ${describeValue(timeoutTicks)}`);
+      }
+      const seq = this.kernel.inject(this.kernel.inboxTopicOf(id), payload, options.priority ?? 0, timeoutTicks);
+      return new Promise((resolve, reject) => this.asks.set(seq, { actor: cell.name, timeoutTicks, resolve, reject }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Asks with a JSON value (values JSON would mangle are refused with PayloadEncodingError). */
+  askJson(actor: string | number, value: unknown, options: AskFromOutsideOptions = {}): Promise<Reply> {
+    let payload: Uint8Array;
+    try {
+      payload = jsonEncode(value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.ask(actor, payload, options);
+  }
+
+  /** Asks from outside still waiting for their reply. */
+  get asksWaiting(): number {
+    return this.asks.size;
+  }
+
+  /** True when the next tick has messages to deliver, actors to start or timers due: a host runs it at once. */
+  hasPendingWork(): boolean {
+    return this.kernel.hasPendingWork();
+  }
+
+  /** Settles the asks a tick answered or failed. */
+  private settleAsks(facts: TickFacts): void {
+    for (const reply of facts.replies) {
+      const ask = this.asks.get(reply.correlation);
+      if (ask === undefined) continue;
+      this.asks.delete(reply.correlation);
+      ask.resolve(new Reply(this.kernel.actorName(reply.actor), facts.tick, reply.payload));
+    }
+    for (const failure of facts.askFailures) {
+      const ask = this.asks.get(failure.correlation);
+      if (ask === undefined) continue;
+      this.asks.delete(failure.correlation);
+      ask.reject(failure.timedOut ? new AskTimeoutError(ask.actor, facts.tick, ask.timeoutTicks) : new AskFailedError(ask.actor, failure.reason));
+    }
+  }
+
+  /** Rejects the asks still waiting when the runtime ends (close settles them first; this catches the rest). */
+  private rejectWaitingAsks(why: string): void {
+    for (const ask of this.asks.values()) ask.reject(new AskFailedError(ask.actor, why));
+    this.asks.clear();
   }
 
   /**
@@ -719,6 +843,7 @@ export class Runtime {
   private recordAndTell(facts: TickFacts): TickRecord {
     const { record, bytes } = this.recorder.record(facts);
     this.bus.flush({ kind: 'tick', tick: record.tick, record, bytes });
+    if (this.asks.size > 0) this.settleAsks(facts);
     return record;
   }
 
@@ -740,6 +865,7 @@ export class Runtime {
       this.recorder.close({ ticks, reason: 'shutdown' });
       this.closed = true;
       this.finalChain = this.recorder.chainHex;
+      this.rejectWaitingAsks('the runtime closed before it replied');
       await this.wasm.close();
       await this.channel?.close();
       return this.finalChain;
@@ -754,6 +880,7 @@ export class Runtime {
    */
   async abandon(): Promise<void> {
     this.closed = true;
+    this.rejectWaitingAsks('the runtime was abandoned');
     await this.wasm.close();
     await this.channel?.close();
   }
@@ -847,6 +974,20 @@ export class Runtime {
    */
   flush(): void {
     this.recorder.flush();
+  }
+
+  /**
+   * Flushes the log and resolves once every record written so far is durable (fsynced);
+   * what a host's acknowledgements wait for. Resolves at once for an in-memory log or a sink
+   * without `sync` (see `canSync`). Rejects with the system error (a full disk...).
+   */
+  sync(): Promise<void> {
+    return this.recorder.sync();
+  }
+
+  /** True when the log's sink can make records durable (a file; a sink with `sync`). */
+  get canSync(): boolean {
+    return this.recorder.canSync;
   }
 
   /** The bytes of an in-memory log (when no `log` option was given). */

@@ -12,6 +12,10 @@ export interface InjectedInput {
   seq: number;
   priority: number;
   payload: Uint8Array;
+  /** `MessageKind.ask` for an ask from outside (its correlation is `seq`); absent or 0 otherwise. */
+  kind?: number;
+  /** For an ask: the ticks its target has to reply, counted from the tick that takes it in. */
+  timeoutTicks?: number;
 }
 
 /** A lifecycle transition of one actor (created, initializing, running, crashed, ...). */
@@ -48,6 +52,29 @@ export interface EnvelopeRecord {
   tick: number;
   priority: number;
   payload: Uint8Array;
+  /** A `MessageKind`; absent or 0 for a plain message. */
+  kind?: number;
+  /** For a reply, a failed ask or a timer: what it answers (see schemas/envelope.fbs). */
+  correlation?: number;
+}
+
+/** A reply to an ask from outside (a host or `runtime.ask`): the system's answer, out of it. */
+export interface ReplyFact {
+  /** The ask's correlation: the seq of the input that carried it. */
+  correlation: number;
+  /** The actor that replied. */
+  actor: number;
+  payload: Uint8Array;
+}
+
+/** An ask from outside that will get no reply: it timed out, or its target went down or never got it. */
+export interface AskFailureFact {
+  correlation: number;
+  /** The actor that was asked. */
+  actor: number;
+  /** True when it ran out of ticks; false when it failed (then `reason` says why). */
+  timedOut: boolean;
+  reason: string;
 }
 
 /** A 64-bit digest as two unsigned 32-bit halves; kept as numbers to stay off BigInt. */
@@ -85,4 +112,11 @@ export interface TickFacts {
   actorDigests: Uint32Array;
   /** Every delivered envelope, in delivery order; present only at the `full` level. */
   envelopes: EnvelopeRecord[] | null;
+  /**
+   * Replies to asks from outside, and those asks that failed, in the order they happened.
+   * Outputs, not inputs: the log does not hold them (replay makes them again), but a reply
+   * is in the replier's sent digest.
+   */
+  replies: ReplyFact[];
+  askFailures: AskFailureFact[];
 }

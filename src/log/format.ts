@@ -102,6 +102,8 @@ export const logSlot = {
   tickEnvelopes: 9,
   injectedSeq: 1,
   injectedPayload: 3,
+  injectedKind: 4,
+  injectedTimeoutTicks: 5,
   dropSeq: 3,
   endTicks: 0,
   tickInferences: 10,
@@ -299,12 +301,19 @@ function writeInjected(builder: flatbuffers.Builder, injected: InjectedInput[]):
     assertUint32(input.topic, 'injected[].topic');
     assertUint53(input.seq, 'injected[].seq');
     assertUint8(input.priority, 'injected[].priority');
+    const kind = input.kind ?? 0;
+    const timeoutTicks = input.timeoutTicks ?? 0;
+    assertUint8(kind, 'injected[].kind');
+    assertUint32(timeoutTicks, 'injected[].timeoutTicks');
     const payload = input.payload.length === 0 ? 0 : builder.createByteVector(input.payload);
     InjectedInputTable.startInjectedInput(builder);
     addFieldUint64(builder, logSlot.injectedSeq, input.seq);
     if (payload !== 0) InjectedInputTable.addPayload(builder, payload);
     InjectedInputTable.addTopic(builder, input.topic);
+    // Both 0 (absent) for a plain input: its bytes are what they were before asks existed.
+    InjectedInputTable.addTimeoutTicks(builder, timeoutTicks);
     InjectedInputTable.addPriority(builder, input.priority);
+    InjectedInputTable.addKind(builder, kind);
     offsetScratch[i] = InjectedInputTable.endInjectedInput(builder);
   }
   return finishOffsetVector(builder, injected.length);
@@ -621,12 +630,17 @@ function readTick(table: TickRecordTable): TickRecord {
   for (let i = 0; i < table.injectedLength(); i++) {
     const input = table.injected(i, inputScratch)!;
     const payload = vectorBounds(bb, input.bb_pos, logSlot.injectedPayload, 1);
-    injected.push({
+    const entry: InjectedInput = {
       topic: input.topic(),
       seq: safeInteger(readUint64Field(bb, input.bb_pos, logSlot.injectedSeq), 'injected seq'),
       priority: input.priority(),
       payload: payload === null ? new Uint8Array(0) : Uint8Array.prototype.slice.call(bb.bytes(), payload.start, payload.start + payload.count),
-    });
+    };
+    if (input.kind() !== 0) {
+      entry.kind = input.kind();
+      entry.timeoutTicks = input.timeoutTicks();
+    }
+    injected.push(entry);
   }
   const lifecycle: LifecycleEvent[] = [];
   const eventScratch = new LifecycleEventTable();

@@ -93,7 +93,7 @@ export interface ActorDigest {
 }
 
 /** One tick in the log: the kernel's facts of the tick, and the inference answers settled in it. */
-export interface TickRecord extends TickFacts {
+export interface TickRecord extends Omit<TickFacts, 'replies' | 'askFailures'> {
   /** The inference actor's answers settled in this tick, in request order. */
   inferences: InferenceRecord[];
 }

@@ -4,7 +4,7 @@
  * records (header first, ticks numbered consecutively, nothing after End); the sink only
  * moves bytes.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as flatbuffers from 'flatbuffers';
 import { LogFormatError } from '../errors.ts';
@@ -36,6 +36,12 @@ export interface LogSink {
   flush(): void;
   /** Flushes and releases the destination; no write follows. */
   close(): void;
+  /**
+   * Optional: flushes, then resolves once everything written before the call is durable
+   * (a file: fsync). A sink without it cannot back a host's `durability: 'tick'` or
+   * `'interval'`. Rejects with the system error when the bytes cannot be made durable.
+   */
+  sync?(): Promise<void>;
 }
 
 /**
@@ -112,6 +118,16 @@ export class FileSink implements LogSink {
     this.closed = true;
     fsyncSync(this.fd);
     closeSync(this.fd);
+  }
+
+  /**
+   * Flushes, then fsyncs on libuv's thread pool: the event loop (and further ticks) go on
+   * meanwhile, and the promise resolves once what was written before the call is on disk.
+   */
+  sync(): Promise<void> {
+    this.flush();
+    const fd = this.fd;
+    return new Promise((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
   }
 
   /** writeSync may write less than asked (signals, pipes): loop until all is written. */

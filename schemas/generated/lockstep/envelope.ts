@@ -62,8 +62,18 @@ payloadArray():Uint8Array|null {
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
+kind():number {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : 0;
+}
+
+correlation():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 18);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startEnvelope(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(8);
 }
 
 static addTopic(builder:flatbuffers.Builder, topic:number) {
@@ -102,6 +112,14 @@ static startPayloadVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
+static addKind(builder:flatbuffers.Builder, kind:number) {
+  builder.addFieldInt8(6, kind, 0);
+}
+
+static addCorrelation(builder:flatbuffers.Builder, correlation:bigint) {
+  builder.addFieldInt64(7, correlation, BigInt('0'));
+}
+
 static endEnvelope(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
@@ -115,7 +133,7 @@ static finishSizePrefixedEnvelopeBuffer(builder:flatbuffers.Builder, offset:flat
   builder.finish(offset, undefined, true);
 }
 
-static createEnvelope(builder:flatbuffers.Builder, topic:number, sender:number, seq:bigint, tick:bigint, priority:number, payloadOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createEnvelope(builder:flatbuffers.Builder, topic:number, sender:number, seq:bigint, tick:bigint, priority:number, payloadOffset:flatbuffers.Offset, kind:number, correlation:bigint):flatbuffers.Offset {
   Envelope.startEnvelope(builder);
   Envelope.addTopic(builder, topic);
   Envelope.addSender(builder, sender);
@@ -123,6 +141,8 @@ static createEnvelope(builder:flatbuffers.Builder, topic:number, sender:number, 
   Envelope.addTick(builder, tick);
   Envelope.addPriority(builder, priority);
   Envelope.addPayload(builder, payloadOffset);
+  Envelope.addKind(builder, kind);
+  Envelope.addCorrelation(builder, correlation);
   return Envelope.endEnvelope(builder);
 }
 }

@@ -50,8 +50,18 @@ payloadArray():Uint8Array|null {
   return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
 }
 
+kind():number {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : 0;
+}
+
+timeoutTicks():number {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
 static startInjectedInput(builder:flatbuffers.Builder) {
-  builder.startObject(4);
+  builder.startObject(6);
 }
 
 static addTopic(builder:flatbuffers.Builder, topic:number) {
@@ -82,17 +92,27 @@ static startPayloadVector(builder:flatbuffers.Builder, numElems:number) {
   builder.startVector(1, numElems, 1);
 }
 
+static addKind(builder:flatbuffers.Builder, kind:number) {
+  builder.addFieldInt8(4, kind, 0);
+}
+
+static addTimeoutTicks(builder:flatbuffers.Builder, timeoutTicks:number) {
+  builder.addFieldInt32(5, timeoutTicks, 0);
+}
+
 static endInjectedInput(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createInjectedInput(builder:flatbuffers.Builder, topic:number, seq:bigint, priority:number, payloadOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createInjectedInput(builder:flatbuffers.Builder, topic:number, seq:bigint, priority:number, payloadOffset:flatbuffers.Offset, kind:number, timeoutTicks:number):flatbuffers.Offset {
   InjectedInput.startInjectedInput(builder);
   InjectedInput.addTopic(builder, topic);
   InjectedInput.addSeq(builder, seq);
   InjectedInput.addPriority(builder, priority);
   InjectedInput.addPayload(builder, payloadOffset);
+  InjectedInput.addKind(builder, kind);
+  InjectedInput.addTimeoutTicks(builder, timeoutTicks);
   return InjectedInput.endInjectedInput(builder);
 }
 }
