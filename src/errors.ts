@@ -167,8 +167,13 @@ export class AskFailedError extends LockstepError {
   constructor(
     readonly actor: string,
     readonly reason: string,
+    /**
+     * False when the actor never got the ask (it was dropped on its way: the actor was
+     * down, its mailbox refused it): it was not processed, so asking again is safe.
+     */
+    readonly received = true,
   ) {
-    super('ask_failed', `ask of actor '${actor}' failed: ${reason}`);
+    super('ask_failed', `ask of actor '${actor}' failed: ${reason}${received ? '' : ' (it was not processed: safe to ask again)'}`);
   }
 }
 

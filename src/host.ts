@@ -79,6 +79,7 @@ export class Host {
   private syncing = false;
   private syncTimer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
+  private tickWaiters: Ack[] = [];
   private loop: Promise<void> | null = null;
   private stopping: Promise<string> | null = null;
 
@@ -179,6 +180,29 @@ export class Host {
   }
 
   /**
+   * Runs `fn` at the next tick boundary, where the runtime takes inputs and handle requests
+   * (`host.runtime.actor(name).crash()`, `inject`), and resolves with what it returns;
+   * rejects with what it throws.
+   */
+  atBoundary<T>(fn: (runtime: Runtime) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue(reject, () => resolve(fn(this.runtime)));
+    });
+  }
+
+  /** Resolves once `count` more ticks have run (a wait in logical time: a retry's back-off). */
+  ticks(count: number): Promise<void> {
+    if (!(Number.isInteger(count) && count >= 0)) return Promise.reject(new ArgumentError(`host.ticks: count must be an integer >= 0, got ${describeValue(count)}`));
+    if (this.state !== 'running' && this.state !== 'created') return Promise.reject(new RuntimeClosedError(`host.ticks (the host is ${this.state})`));
+    const at = this.runtime.tick + count;
+    if (count === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      // Ticks pass at the host's pace: a waiter is not work that hurries them.
+      this.tickWaiters.push({ tick: at, resolve, reject });
+    });
+  }
+
+  /**
    * Stops: takes no more inputs, runs ticks until the asks still waiting are answered (at
    * most `drainTicksMax`), stops the tree in order, writes the end of the log, fsyncs and
    * closes it. Resolves with the run's digest (the log's final hash chain). Asks still
@@ -198,6 +222,7 @@ export class Host {
     this.wake?.();
     if (wasRunning) await this.loop;
     if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    for (const waiter of this.tickWaiters.splice(0)) waiter.reject(new RuntimeClosedError('host.ticks (the host stopped)'));
     if (this.failure !== null) {
       await this.runtime.abandon();
       this.state = 'failed';
@@ -261,6 +286,7 @@ export class Host {
         this.fail(error);
         return;
       }
+      if (this.tickWaiters.length > 0) this.settleTickWaiters();
       if (this.durability === 'tick') this.startSync();
       else if (this.durability === 'none') {
         this.durableTick = this.recordedTick;
@@ -295,6 +321,15 @@ export class Host {
   }
 
   // ── durability ────────────────────────────────────────────────────────────────────
+
+  private settleTickWaiters(): void {
+    const waiting: Ack[] = [];
+    for (const waiter of this.tickWaiters) {
+      if (waiter.tick <= this.runtime.tick) waiter.resolve();
+      else waiting.push(waiter);
+    }
+    this.tickWaiters = waiting;
+  }
 
   private afterDurable(tick: number, resolve: () => void, reject: (error: Error) => void): void {
     if (this.failure !== null) reject(this.failure);
@@ -343,6 +378,7 @@ export class Host {
       { cause: error },
     );
     for (const ack of this.acks.splice(0)) ack.reject(this.failure);
+    for (const waiter of this.tickWaiters.splice(0)) waiter.reject(this.failure);
     for (const queued of this.queue.splice(0)) queued.reject(this.failure);
     this.wake?.();
   }

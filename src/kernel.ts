@@ -1178,10 +1178,10 @@ export class Kernel {
   }
 
   /** An ask that will get no reply: the asker hears of it (at the end of the tick, or as a fact). */
-  private failAsk(pending: PendingAsk, timedOut: boolean, reason: string): void {
+  private failAsk(pending: PendingAsk, timedOut: boolean, reason: string, received = true): void {
     this.settleAsk(pending);
     if (pending.asker === externalSender) {
-      this.pendingAskFailures.push({ correlation: pending.seq, actor: pending.target, timedOut, reason });
+      this.pendingAskFailures.push({ correlation: pending.seq, actor: pending.target, timedOut, reason, received });
       return;
     }
     this.pendingNotices.push({
@@ -1194,7 +1194,7 @@ export class Kernel {
 
   private askNotDelivered(envelope: Envelope, reason: string): void {
     const pending = this.pendingAsk(envelope.sender, envelope.seq);
-    if (pending !== undefined) this.failAsk(pending, false, `${this.actorName(pending.target)} did not get the ask: ${reason}`);
+    if (pending !== undefined) this.failAsk(pending, false, `${this.actorName(pending.target)} did not get the ask: ${reason}`, false);
   }
 
   /** An actor went down: the asks waiting for it fail, its own asks and its timers end. */

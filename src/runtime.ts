@@ -776,7 +776,7 @@ export class Runtime {
       const ask = this.asks.get(failure.correlation);
       if (ask === undefined) continue;
       this.asks.delete(failure.correlation);
-      ask.reject(failure.timedOut ? new AskTimeoutError(ask.actor, facts.tick, ask.timeoutTicks) : new AskFailedError(ask.actor, failure.reason));
+      ask.reject(failure.timedOut ? new AskTimeoutError(ask.actor, facts.tick, ask.timeoutTicks) : new AskFailedError(ask.actor, failure.reason, failure.received));
     }
   }
 

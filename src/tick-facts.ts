@@ -74,6 +74,8 @@ export interface AskFailureFact {
   actor: number;
   /** True when it ran out of ticks; false when it failed (then `reason` says why). */
   timedOut: boolean;
+  /** False when the actor never got the ask (it was dropped on its way): then it was not processed. */
+  received: boolean;
   reason: string;
 }
 

@@ -30,7 +30,7 @@ const limits = Object.keys(primesUpTo).map(Number);
 
 /** The errors examples/service/README.md documents for any request. */
 const documentedErrors = new Map<number, readonly string[]>([
-  [503, ['busy', 'dropped', 'shutting_down', 'store_recovering']],
+  [503, ['busy', 'crashed', 'dropped', 'shutting_down', 'store_recovering']],
   [504, ['timeout']],
 ]);
 
@@ -230,7 +230,7 @@ describe('examples/service: an HTTP service hosting a supervision tree', () => {
   });
 
   it('on SIGTERM stops the tree in order, writes the final record and exits 0; the log replays', async () => {
-    // Requests in flight at SIGTERM are answered (the bridge drains them), refused as the
+    // Requests in flight at SIGTERM are answered (the host drains them), refused as the
     // service shuts down, or meet a closed socket: never a wrong answer, never a 500.
     const inFlight = Array.from({ length: 40 }, (_, i) => {
       const limit = limits[i % limits.length]!;
@@ -265,7 +265,6 @@ describe('examples/service: an HTTP service hosting a supervision tree', () => {
     expect(stopped).toEqual([
       names.worker(3), names.worker(2), names.worker(1), names.worker(0), names.pool,
       names.store, names.journal, names.kv,
-      names.gateway,
       'root',
     ]);
     for (const name of stopped) {

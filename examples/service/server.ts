@@ -4,18 +4,17 @@
  *   npx tsx examples/service/server.ts [--port 8080] [--host 127.0.0.1] [--log .lockstep/service.log]
  *                                      [--seed 0] [--level digest|full] [--faults plan.json] [--fault-endpoint]
  *
- * How a request travels, and why this way: actors are synchronous and only talk through
- * topics, so an HTTP handler cannot call one and await it. Instead the handler asks the
- * bridge (bridge.ts), which injects the request as a JSON message with a request id; the
- * tick loop runs the ticks; the actor publishes its reply on `replies`; the `gateway`
- * actor, part of the tree, keeps the replies of the tick it ran in; right after each tick
- * the bridge reads them (read-only) and resolves the waiting requests. Nothing outside
- * the actors changes their state, so the system stays deterministic and the replay log
- * (every request and injected fault is an input in it) re-executes the run exactly.
+ * How a request travels: the handler asks an actor through lockstep's host
+ * (`host.askJson(actor, request)`): the host takes the ask in at the next tick boundary
+ * (an input, in the log), runs the ticks, and resolves with the actor's `ctx.reply` once
+ * the tick of the reply is on disk (durability 'tick'). Nothing outside the actors
+ * changes their state, so the replay log (every request and injected fault is an input in
+ * it) re-executes the run exactly.
  *
- * The bridge also reads each tick's record: a request the log shows dropped (its actor
- * was down) is injected again, since a dropped message was never processed; a request
- * with no reply within `replyTicksMax` ticks is answered 504.
+ * An ask whose actor never got it (it was down: AskFailedError with `received` false) was
+ * never processed, so it is asked again, a few ticks later; one with no reply within
+ * `replyTicksMax` ticks is answered 504, one whose actor crashed on it 503: either may
+ * have been carried out, so neither is retried.
  *
  * Endpoints:
  *   GET    /kv/:key            200 {key, value, incarnation} | 404
@@ -35,14 +34,21 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { createRuntime, loadFaultPlan, LockstepError, type Runtime, type RuntimeOptions } from 'lockstep';
-import { RequestBridge, type Outcome } from './bridge.ts';
-import system, { computeShards, keyBytesMax, primesLimitMax, rootName, topics, valueBytesMax, type KvRequest } from './system.ts';
+import { AskFailedError, AskTimeoutError, createHost, loadFaultPlan, LockstepError, MailboxFullError, RuntimeClosedError, type Host, type HostOptions } from 'lockstep';
+import system, { computeShards, keyBytesMax, names, primesLimitMax, rootName, valueBytesMax, type KvRequest, type Outcome } from './system.ts';
 
 /** A request body is read up to this many bytes; a value is at most valueBytesMax of them. */
 const bodyBytesMax = valueBytesMax;
 /** On shutdown, how long responses already answered may take to reach their sockets. */
 const responsesFlushMsMax = 2000;
+/** Most requests waiting for a reply at once; more are answered 503 at once. */
+const pendingMax = 512;
+/** Ticks a request may wait for its reply before it is answered 504. */
+const replyTicksMax = 200;
+/** Times an ask its actor never got is asked again before it is answered 503. */
+const retriesMax = 4;
+/** Ticks between such a drop and the retry (lets a supervisor's restart land first). */
+const retryDelayTicks = 2;
 
 interface ServiceOptions {
   port: number;
@@ -86,11 +92,11 @@ function parseOptions(argv: string[]): ServiceOptions {
   return { port, host: parsed.host, log: parsed.log, seed, level: parsed.level, faults: parsed.faults, faultEndpoint: parsed['fault-endpoint'] };
 }
 
-function startRuntime(options: ServiceOptions): Runtime {
-  const runtimeOptions: RuntimeOptions = { seed: options.seed, level: options.level, log: options.log };
+function startHost(options: ServiceOptions): Host {
+  const hostOptions: HostOptions = { seed: options.seed, level: options.level, log: options.log, tickMs: 10, durability: 'tick' };
   try {
-    if (options.faults !== undefined) runtimeOptions.faults = loadFaultPlan(options.faults);
-    return createRuntime(system, runtimeOptions);
+    if (options.faults !== undefined) hostOptions.faults = loadFaultPlan(options.faults);
+    return createHost(system, hostOptions);
   } catch (error) {
     // A bad fault plan or an unwritable log: say which, and stop before listening.
     usageError((error as Error).message);
@@ -123,11 +129,6 @@ async function readBody(request: IncomingMessage): Promise<Buffer | null> {
   return length > bodyBytesMax ? null : Buffer.concat(chunks);
 }
 
-/** Omit applied to each member of a union (plain Omit would merge the members first). */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A KvRequest before the bridge gives it an id. */
-type KvMessage = DistributiveOmit<KvRequest, 'id'>;
-
 function decodeSegment(segment: string): string | null {
   try {
     return decodeURIComponent(segment);
@@ -136,14 +137,85 @@ function decodeSegment(segment: string): string | null {
   }
 }
 
+/** Counters since the service started, for /health. */
+interface RequestCounters {
+  requests: number;
+  answered: number;
+  retried: number;
+  dropped: number;
+  timedOut: number;
+  refused: number;
+}
+
 class Service {
   private computeCounter = 0;
+  private waiting = 0;
+  private readonly counters: RequestCounters = { requests: 0, answered: 0, retried: 0, dropped: 0, timedOut: 0, refused: 0 };
+  /** Restarts and crashes of each actor since the service started, from the event bus. */
+  private readonly restarts = new Map<string, number>();
+  private readonly crashes = new Map<string, number>();
 
   constructor(
-    private readonly bridge: RequestBridge,
-    private readonly runtime: Runtime,
+    private readonly host: Host,
     private readonly faultEndpoint: boolean,
-  ) {}
+  ) {
+    host.events.on('lifecycle', (event) => {
+      if (event.to !== 'restarting' && event.to !== 'crashed') return;
+      const counts = event.to === 'restarting' ? this.restarts : this.crashes;
+      counts.set(event.actor, (counts.get(event.actor) ?? 0) + 1);
+    });
+  }
+
+  /**
+   * Asks `actor` and turns what happens into an HTTP outcome. An ask its actor never got
+   * (it was down) is asked again after a few ticks; a timeout or a crash on it may have
+   * been carried out, so it is answered, never retried.
+   */
+  private async request(actor: string, message: KvRequest | { op: 'primes'; limit: number }): Promise<Outcome> {
+    if (this.waiting >= pendingMax) {
+      this.counters.refused++;
+      return error(503, 'busy', `${pendingMax} requests are waiting; retry shortly`);
+    }
+    this.counters.requests++;
+    this.waiting++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = await this.host.askJson(actor, message, { timeoutTicks: replyTicksMax });
+          this.counters.answered++;
+          return reply.json<Outcome>();
+        } catch (failure) {
+          if (failure instanceof AskFailedError && !failure.received && attempt < retriesMax) {
+            this.counters.retried++;
+            await this.host.ticks(retryDelayTicks);
+            continue;
+          }
+          return this.failed(failure);
+        }
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private failed(failure: unknown): Outcome {
+    if (failure instanceof AskTimeoutError) {
+      this.counters.timedOut++;
+      return error(504, 'timeout', `no reply within ${replyTicksMax} ticks; the request may or may not have been carried out`);
+    }
+    if (failure instanceof AskFailedError) {
+      this.counters.dropped++;
+      return failure.received
+        ? error(503, 'crashed', `the actor crashed before replying; the request may or may not have been carried out: ${failure.reason}`)
+        : error(503, 'dropped', `the actor was down through every retry: ${failure.reason}`);
+    }
+    if (failure instanceof MailboxFullError) {
+      this.counters.refused++;
+      return error(503, 'busy', failure.message);
+    }
+    if (failure instanceof RuntimeClosedError) return error(503, 'shutting_down', 'the service is stopping');
+    throw failure;
+  }
 
   /** Routes one request; every path ends in exactly one response. */
   async handle(request: IncomingMessage): Promise<Outcome> {
@@ -165,7 +237,7 @@ class Service {
     if (key === null || key.length === 0 || Buffer.byteLength(key) > keyBytesMax) {
       return error(400, 'bad_key', `a key is 1..${keyBytesMax} UTF-8 bytes, percent-encoded in the path`);
     }
-    let message: KvMessage;
+    let message: KvRequest;
     if (method === 'GET') message = { op: 'get', key };
     else if (method === 'DELETE') message = { op: 'delete', key };
     else if (method === 'PUT') {
@@ -173,32 +245,41 @@ class Service {
       if (body === null) return error(413, 'value_too_large', `a value is at most ${valueBytesMax} UTF-8 bytes`);
       message = { op: 'put', key, value: body.toString('utf8') };
     } else return error(405, 'method_not_allowed', 'GET, PUT or DELETE /kv/:key');
-    return this.bridge.request(topics.kvRequests, message);
+    return this.request(names.store, message);
   }
 
   private primes(rawLimit: string): Promise<Outcome> | Outcome {
     const limit = Number(rawLimit);
     if (!/^\d+$/.test(rawLimit) || limit > primesLimitMax) return error(400, 'bad_limit', `the limit is an integer in 0..${primesLimitMax}`);
-    // Round robin over the workers: each has its own topic, so one crash stalls a quarter.
+    // Round robin over the workers: one crash stalls a quarter.
     const shard = this.computeCounter++ % computeShards;
-    return this.bridge.request(topics.compute(shard), { op: 'primes', limit });
+    return this.request(names.worker(shard), { op: 'primes', limit });
   }
 
-  private crash(rawName: string): Outcome {
+  private async crash(rawName: string): Promise<Outcome> {
     const name = decodeSegment(rawName);
     if (name === null || name.length === 0) return error(400, 'bad_name', 'name the actor to crash, e.g. /faults/crash/root/pool/w1');
     try {
-      const tick = this.bridge.crash(name);
+      // A handle's request is an input: taken in at the next tick boundary, and logged.
+      const tick = await this.host.atBoundary((runtime) => {
+        runtime.actor(name).crash();
+        return runtime.tick + 1;
+      });
       return { status: 202, body: { crash: name, tick } };
     } catch (failure) {
+      if (failure instanceof RuntimeClosedError) return error(503, 'shutting_down', 'the service is stopping');
       if (failure instanceof LockstepError) return error(404, 'no_such_actor', failure.message);
       throw failure;
     }
   }
 
+  get requestsWaiting(): number {
+    return this.waiting;
+  }
+
   /** The tree and every actor from runtime.snapshot(), plus the restarts counted from the log. */
   private health(): Outcome {
-    const snapshot = this.runtime.snapshot();
+    const snapshot = this.host.snapshot();
     const root = snapshot.supervisors.find((tree) => tree.name === rootName);
     const rootRunning = root !== undefined && root.state === 'running' && !snapshot.closed;
     const allRunning = snapshot.actors.every((actor) => actor.lifecycle === 'running');
@@ -212,8 +293,8 @@ class Service {
         actors: snapshot.actors.map((actor) => ({
           name: actor.name,
           lifecycle: actor.lifecycle,
-          restarts: this.bridge.restarts.get(actor.name) ?? 0,
-          crashes: this.bridge.crashes.get(actor.name) ?? 0,
+          restarts: this.restarts.get(actor.name) ?? 0,
+          crashes: this.crashes.get(actor.name) ?? 0,
           lastCrash: actor.lastCrash,
           mailboxDepth: actor.mailboxDepth,
           received: actor.received,
@@ -221,7 +302,7 @@ class Service {
           dropped: actor.dropped,
         })),
         counters: snapshot.counters,
-        requests: { waiting: this.bridge.waiting, ...this.bridge.counters },
+        requests: { waiting: this.waiting, ...this.counters },
       },
     };
   }
@@ -230,9 +311,8 @@ class Service {
 // ── the process ──────────────────────────────────────────────────────────────────────
 
 const options = parseOptions(process.argv.slice(2));
-const runtime = startRuntime(options);
-const bridge = new RequestBridge(runtime);
-const service = new Service(bridge, runtime, options.faultEndpoint);
+const host = startHost(options);
+const service = new Service(host, options.faultEndpoint);
 /** Responses not yet handed to their sockets; a shutdown waits for them before exiting. */
 const unfinished = new Set<ServerResponse>();
 
@@ -252,28 +332,33 @@ const server = createServer((request, response) => {
 server.on('error', (failure) => {
   process.stderr.write(`service: cannot listen on ${options.host}:${options.port}: ${failure.message}\n`);
   // Close the log properly: a run that served nothing still ends with its shutdown record.
-  void runtime.close().finally(() => process.exit(1));
+  void host.stop().finally(() => process.exit(1));
 });
 
 server.listen(options.port, options.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
-  bridge.start();
-  process.stdout.write(`listening on ${port} (log ${options.log}, seed ${options.seed}, tree '${rootName}' with ${runtime.snapshot().actors.length} actors)\n`);
+  host.start().then(
+    () => process.stdout.write(`listening on ${port} (log ${options.log}, seed ${options.seed}, tree '${rootName}' with ${host.snapshot().actors.length} actors)\n`),
+    (failure: Error) => {
+      process.stderr.write(`service: the host did not start: ${failure.message}\n`);
+      process.exit(1);
+    },
+  );
 });
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  process.stdout.write(`stopping on ${signal}: no new connections; answering ${bridge.waiting} waiting requests\n`);
+  process.stdout.write(`stopping on ${signal}: no new connections; answering ${service.requestsWaiting} waiting requests\n`);
   server.close();
-  const digest = await bridge.close();
+  const digest = await host.stop();
   // Wall clock here only bounds the process's own exit, never the run.
   const flushDeadline = Date.now() + responsesFlushMsMax;
   while (unfinished.size > 0 && Date.now() < flushDeadline) await new Promise((resolve) => setTimeout(resolve, 5));
   server.closeAllConnections();
-  process.stdout.write(`stopped at tick ${runtime.tick}: tree stopped in order, log ${options.log} closed; final digest ${digest}\n`);
+  process.stdout.write(`stopped at tick ${host.tick}: tree stopped in order, log ${options.log} closed; final digest ${digest}\n`);
   process.exit(0);
 }
 

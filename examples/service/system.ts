@@ -1,9 +1,8 @@
 /**
  * The service's actor system: a key-value store and a compute pool under one supervision
- * tree, answering requests that the HTTP server (server.ts) injects.
+ * tree, answering the asks the HTTP server (server.ts) makes through its host.
  *
  *   root (one_for_one)
- *   ├─ gateway            collects every reply published on `replies` (the server reads it)
  *   ├─ kv (rest_for_one)
  *   │  ├─ journal         the store's write-ahead copy: survives a store crash
  *   │  └─ store           answers kv/requests; on (re)start it recovers from the journal
@@ -18,7 +17,7 @@
  * Everything an actor decides comes from its messages and ctx: this module is also what
  * `replay` re-executes against the service's log.
  */
-import { defineActor, defineSystem, supervisor, type ActorContext, type Message } from 'lockstep';
+import { MessageKind, defineActor, defineSystem, supervisor, type ActorContext, type Message } from 'lockstep';
 
 // ── limits (checked by the server before anything is injected; the actors check again) ──
 
@@ -47,7 +46,6 @@ export const recoveryTicksMax = 50;
 
 export const rootName = 'root';
 export const names = {
-  gateway: `${rootName}/gateway`,
   kv: `${rootName}/kv`,
   journal: `${rootName}/kv/journal`,
   store: `${rootName}/kv/store`,
@@ -55,11 +53,6 @@ export const names = {
   worker: (shard: number) => `${rootName}/pool/w${shard}`,
 } as const;
 
-export const topics = {
-  kvRequests: 'kv/requests',
-  replies: 'replies',
-  compute: (shard: number) => `compute/${shard}`,
-} as const;
 
 /**
  * Journal traffic outranks requests: a snapshot reaches a recovering store ahead of the
@@ -69,22 +62,17 @@ const recoveryPriority = 255;
 
 // ── messages ─────────────────────────────────────────────────────────────────────────
 
-/** What the server injects on kv/requests. `id` is the server's request id. */
-export type KvRequest =
-  | { id: string; op: 'get'; key: string }
-  | { id: string; op: 'put'; key: string; value: string }
-  | { id: string; op: 'delete'; key: string };
+/** What the server asks the store. */
+export type KvRequest = { op: 'get'; key: string } | { op: 'put'; key: string; value: string } | { op: 'delete'; key: string };
 
-/** What the server injects on compute/<shard>. */
+/** What the server asks a compute worker. */
 export interface ComputeRequest {
-  id: string;
   op: 'primes';
   limit: number;
 }
 
-/** What every actor publishes on `replies`: an HTTP status and a JSON body for request `id`. */
-export interface Reply {
-  id: string;
+/** What every actor replies with: an HTTP status and a JSON body. */
+export interface Outcome {
   status: number;
   body: Record<string, unknown>;
 }
@@ -95,38 +83,15 @@ type JournalMessage =
   | { kind: 'recover' }
   | { kind: 'snapshot'; entries: [string, string][]; last: boolean };
 
-function reply(ctx: ActorContext, value: Reply): void {
-  const sent = ctx.publishJson(topics.replies, value);
-  // A full gateway mailbox loses the reply: the server times the request out (504).
-  if (!sent.ok) ctx.log.warn(`reply to ${value.id} refused: ${sent.actor}'s mailbox is full`);
+function reply(ctx: ActorContext, ask: Message, value: Outcome): void {
+  const sent = ctx.replyJson(ask, value);
+  // An ask that timed out meanwhile: the server answered 504 already.
+  if (!sent.ok) ctx.log.warn(`reply to ask #${ask.seq} not sent: ${sent.reason}`);
 }
 
 function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
-
-// ── gateway ──────────────────────────────────────────────────────────────────────────
-
-/**
- * The gateway's state: the replies it received in tick `tick`. It keeps only the latest
- * tick's replies, so it stays bounded without anyone outside changing its state; the
- * server reads it (read-only) right after each tick.
- */
-export interface GatewayState {
-  tick: number;
-  replies: Reply[];
-}
-
-export const gateway = defineActor<GatewayState>({
-  name: 'gateway',
-  subscribe: [topics.replies],
-  init: () => ({ tick: 0, replies: [] }),
-  receive: (state, message, ctx) => {
-    const current = state.tick === ctx.tick ? state : { tick: ctx.tick, replies: [] };
-    current.replies.push(message.json<Reply>());
-    return current;
-  },
-});
 
 // ── journal ──────────────────────────────────────────────────────────────────────────
 
@@ -171,32 +136,28 @@ interface StoreState {
   /** True from init until the journal's last snapshot chunk. */
   recovering: boolean;
   recoveringSince: number;
-  /** Requests taken while recovering, answered in order once recovered. */
-  queued: KvRequest[];
+  /** Asks taken while recovering, answered in order once recovered. */
+  queued: Message[];
 }
 
 export const store = defineActor<StoreState, StoreArgs>({
   name: 'store',
-  subscribe: [topics.kvRequests],
   init: (ctx, args) => {
     // Every start, first or restart, reloads what the journal holds.
     ctx.sendJson(args.journal, { kind: 'recover' } satisfies JournalMessage, { priority: recoveryPriority });
     return { data: new Map(), recovering: true, recoveringSince: ctx.tick, queued: [] };
   },
   receive: (state, message, ctx) => {
-    if (message.topicName !== topics.kvRequests) {
+    if (message.kind !== MessageKind.ask) {
       applySnapshot(state, message, ctx);
       return state;
     }
-    // A request the server did not write (the fault plan's garbage bytes) throws here:
-    // the store crashes, and its supervisor restarts it from the journal.
-    const request = message.json<KvRequest>();
     if (!state.recovering) {
-      answer(state, request, ctx);
+      answer(state, message, ctx);
     } else if (state.queued.length < recoveryQueueMax) {
-      state.queued.push(request);
+      state.queued.push(message);
     } else {
-      reply(ctx, { id: request.id, status: 503, body: { error: 'store_recovering', message: 'the store is reloading its data after a restart; retry shortly' } });
+      reply(ctx, message, { status: 503, body: { error: 'store_recovering', message: 'the store is reloading its data after a restart; retry shortly' } });
     }
     return state;
   },
@@ -215,57 +176,60 @@ function applySnapshot(state: StoreState, message: Message, ctx: ActorContext): 
   for (const [key, value] of snapshot.entries) state.data.set(key, value);
   if (!snapshot.last) return;
   state.recovering = false;
-  for (const request of state.queued.splice(0)) answer(state, request, ctx);
+  for (const ask of state.queued.splice(0)) answer(state, ask, ctx);
 }
 
-function answer(state: StoreState, request: KvRequest, ctx: ActorContext): void {
-  const { id, key } = request;
+function answer(state: StoreState, ask: Message, ctx: ActorContext): void {
+  // A request the server did not write (the fault plan's garbage bytes) throws here: the
+  // store crashes, and its supervisor restarts it from the journal.
+  const request = ask.json<KvRequest>();
+  const { key } = request;
   const incarnation = ctx.incarnation;
   if (typeof key !== 'string' || utf8Length(key) === 0 || utf8Length(key) > keyBytesMax) {
-    reply(ctx, { id, status: 400, body: { error: 'bad_key', message: `a key is 1..${keyBytesMax} UTF-8 bytes` } });
+    reply(ctx, ask, { status: 400, body: { error: 'bad_key', message: `a key is 1..${keyBytesMax} UTF-8 bytes` } });
     return;
   }
   switch (request.op) {
     case 'get': {
       const value = state.data.get(key);
-      if (value === undefined) reply(ctx, { id, status: 404, body: { error: 'not_found', key, incarnation } });
-      else reply(ctx, { id, status: 200, body: { key, value, incarnation } });
+      if (value === undefined) reply(ctx, ask, { status: 404, body: { error: 'not_found', key, incarnation } });
+      else reply(ctx, ask, { status: 200, body: { key, value, incarnation } });
       return;
     }
     case 'put': {
       const { value } = request;
       if (typeof value !== 'string' || utf8Length(value) > valueBytesMax) {
-        reply(ctx, { id, status: 400, body: { error: 'bad_value', message: `a value is at most ${valueBytesMax} UTF-8 bytes` } });
+        reply(ctx, ask, { status: 400, body: { error: 'bad_value', message: `a value is at most ${valueBytesMax} UTF-8 bytes` } });
         return;
       }
       const created = !state.data.has(key);
       if (created && state.data.size >= keysMax) {
-        reply(ctx, { id, status: 507, body: { error: 'store_full', message: `the store holds at most ${keysMax} keys; delete some first` } });
+        reply(ctx, ask, { status: 507, body: { error: 'store_full', message: `the store holds at most ${keysMax} keys; delete some first` } });
         return;
       }
       // Journal first: the store answers only for writes the journal will hold (it
       // receives them next tick, even if the store crashes right after this).
       const journaled = ctx.sendJson(names.journal, { kind: 'append', key, value } satisfies JournalMessage, { priority: recoveryPriority });
       if (!journaled.ok) {
-        reply(ctx, { id, status: 503, body: { error: 'journal_busy', message: 'the journal is full; retry' } });
+        reply(ctx, ask, { status: 503, body: { error: 'journal_busy', message: 'the journal is full; retry' } });
         return;
       }
       state.data.set(key, value);
-      reply(ctx, { id, status: created ? 201 : 200, body: { key, value, incarnation } });
+      reply(ctx, ask, { status: created ? 201 : 200, body: { key, value, incarnation } });
       return;
     }
     case 'delete': {
       if (!state.data.has(key)) {
-        reply(ctx, { id, status: 404, body: { error: 'not_found', key, incarnation } });
+        reply(ctx, ask, { status: 404, body: { error: 'not_found', key, incarnation } });
         return;
       }
       const journaled = ctx.sendJson(names.journal, { kind: 'remove', key } satisfies JournalMessage, { priority: recoveryPriority });
       if (!journaled.ok) {
-        reply(ctx, { id, status: 503, body: { error: 'journal_busy', message: 'the journal is full; retry' } });
+        reply(ctx, ask, { status: 503, body: { error: 'journal_busy', message: 'the journal is full; retry' } });
         return;
       }
       state.data.delete(key);
-      reply(ctx, { id, status: 200, body: { key, deleted: true, incarnation } });
+      reply(ctx, ask, { status: 200, body: { key, deleted: true, incarnation } });
       return;
     }
     default:
@@ -282,15 +246,15 @@ interface WorkerArgs {
 /** Stateless: whatever a crash loses, a restarted worker answers the same. */
 export const computeWorker = defineActor<null, WorkerArgs>({
   name: 'compute-worker',
-  subscribe: (args) => [topics.compute(args.shard)],
   init: () => null,
   receive: (state, message, ctx) => {
+    if (message.kind !== MessageKind.ask) return state;
     const request = message.json<ComputeRequest>();
     if (request.op !== 'primes' || !Number.isInteger(request.limit) || request.limit < 0 || request.limit > primesLimitMax) {
-      reply(ctx, { id: request.id, status: 400, body: { error: 'bad_request', message: `primes takes an integer limit in 0..${primesLimitMax}` } });
+      reply(ctx, message, { status: 400, body: { error: 'bad_request', message: `primes takes an integer limit in 0..${primesLimitMax}` } });
       return state;
     }
-    reply(ctx, { id: request.id, status: 200, body: { limit: request.limit, primes: countPrimes(request.limit), worker: ctx.name, incarnation: ctx.incarnation } });
+    reply(ctx, message, { status: 200, body: { limit: request.limit, primes: countPrimes(request.limit), worker: ctx.name, incarnation: ctx.incarnation } });
     return state;
   },
 });
@@ -311,8 +275,6 @@ export function countPrimes(limit: number): number {
 // ── the tree and the system ──────────────────────────────────────────────────────────
 
 export const tree = supervisor({ strategy: 'one_for_one', intensity: 3, period: 100 }, [
-  // First to start, last to stop: replies keep flowing until every other actor has stopped.
-  { id: 'gateway', start: gateway },
   {
     id: 'kv',
     start: supervisor({ strategy: 'rest_for_one', intensity: 5, period: 50 }, [
