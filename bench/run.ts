@@ -44,6 +44,12 @@
  * - infer_load_ms_policy/silero: load as the inference worker times it (read, sha256, session,
  *   warm-up), median of unload/load rounds; _first: the worker's first load; infer_direct_load_*:
  *   InferenceSession.create plus one run on the main thread.
+ * - ask_rtt_us_p50/p99: one caller asking a JS actor through a host (`tickMs: 0`,
+ *   durability 'none'), one ask at a time: host.askJson to its resolution. asks_per_s: 64
+ *   concurrent callers asking back to back (durability 'none'); asks_per_s_durable: the same
+ *   with durability 'tick' on a file log (each answer waits for its tick's fsync);
+ *   map_calls_per_s: the peer, the same callers against an async function over a Map;
+ *   fsync_per_s: write 64 bytes + fsync in a loop on the same disk. See bench/host.ts.
  * - infer_cache_hit_rate_steady: the batched run's model cache hit rate; _thrash: 4 agents
  *   switching together between the two models every 4 ticks, cacheBytes room for one (1 - 1/4
  *   expected), with its evictions.
@@ -53,6 +59,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRuntime, defineActor, defineSystem, type LogLevel } from '../src/index.ts';
+import { benchAskRtt, benchAsks, benchFsync, benchMapPeer } from './host.ts';
 import { benchInference, inferenceKeys } from './inference.ts';
 import { benchMetering } from './metering.ts';
 import { benchPiscina } from './piscina-peer.ts';
@@ -191,6 +198,12 @@ async function main(): Promise<void> {
   progress('supervision: killed worker replaced, no spare…');
   const replaceCold = await benchWorkerReplace({ kills: quick ? 2 : 4, agents: 8, spareWorkers: 0, warmMs: 200 });
   const workerStart = await benchWorkerStart({ starts: quick ? 5 : 10 });
+  progress('host: ask round trip, asks/s with 64 callers, fsync rate…');
+  const askRtt = await benchAskRtt({ asks: quick ? 2_000 : 10_000 });
+  const asks = await benchAsks({ callers: 64, calls: quick ? 300 : 1_500, durability: 'none', scratch });
+  const asksDurable = await benchAsks({ callers: 64, calls: quick ? 100 : 500, durability: 'tick', scratch });
+  const mapPeer = await benchMapPeer({ callers: 64, calls: quick ? 2_000 : 10_000 });
+  const fsyncRate = benchFsync({ syncs: quick ? 200 : 1_000, scratch });
   const inference = inferenceKeys(await benchInference({ quick, progress }));
 
   const result = {
@@ -214,6 +227,13 @@ async function main(): Promise<void> {
     worker_replace_no_spare_ms_p50: Number(replaceCold.msP50.toFixed(1)),
     worker_kill_ms_p50: Number(replace.killMsP50.toFixed(1)),
     worker_start_ms_p50: Number(workerStart.msP50.toFixed(1)),
+    ask_rtt_us_p50: Number(askRtt.p50.toFixed(1)),
+    ask_rtt_us_p99: Number(askRtt.p99.toFixed(1)),
+    asks_per_s: Math.round(asks.asksPerS),
+    asks_per_s_durable: Math.round(asksDurable.asksPerS),
+    asks_durable_ticks_per_s: Math.round(asksDurable.ticksPerS),
+    map_calls_per_s: Math.round(mapPeer.callsPerS),
+    fsync_per_s: Math.round(fsyncRate.fsyncPerS),
     ...inference,
     cores: availableParallelism(),
   };
@@ -242,6 +262,11 @@ async function main(): Promise<void> {
     ['worker replaced, agents running, p50 (ms)', String(result.worker_replace_ms_p50), `target ≤ 50; warm spare; kill + exit ${result.worker_kill_ms_p50} ms`],
     ['worker replaced, no spare, p50 (ms)', String(result.worker_replace_no_spare_ms_p50), 'reference: spareWorkers 0 (thread + tsx start)'],
     ['node new Worker to first message (ms)', String(result.worker_start_ms_p50), 'reference: bare thread start, no tsx'],
+    ['host ask round trip, p50 / p99 (µs)', `${result.ask_rtt_us_p50} / ${result.ask_rtt_us_p99}`, "target p50 ≤ 200; tickMs 0, durability 'none'"],
+    ['host asks/s, 64 callers', fmt(result.asks_per_s), "target ≥ 50,000; durability 'none'"],
+    ["host asks/s, 64 callers, durability 'tick'", fmt(result.asks_per_s_durable), `every answer fsynced; ${fmt(result.asks_durable_ticks_per_s)} ticks/s`],
+    ['async function over a Map, calls/s, 64 callers', fmt(result.map_calls_per_s), 'peer: no actors, no log'],
+    ['fsync/s, 64-byte writes', fmt(result.fsync_per_s), 'what the disk allows'],
     ['inference req/s, 64 agents, batched (policy)', fmt(result.infer_batched_req_per_s), `target ≥ 5× direct (${result.infer_batched_vs_direct}×); ${fmt(result.infer_batched_ticks_per_s)} ticks/s, tick p50 ${result.infer_batched_tick_us_p50} µs`],
     ['inference req/s, direct session.run, batch 1', fmt(result.infer_direct_req_per_s), 'peer, main thread, same observations'],
     ['Silero VAD req/s, 64 agents, batched', fmt(result.infer_vad_batched_req_per_s), `${result.infer_vad_batched_vs_direct}× direct; worker run p50 ${result.infer_vad_worker_run_us_p50} µs`],

@@ -315,8 +315,16 @@ export class Host {
       let immediate: NodeJS.Immediate | undefined;
       if (waitMs <= 0) immediate = setImmediate(done);
       else timer = setTimeout(done, waitMs);
-      // An input ends an idle wait (a bounded busy wait stays bounded).
-      if (!busy) this.wake = done;
+      // An input ends an idle wait (a bounded busy wait stays bounded), at the next turn of
+      // the event loop, never inside the caller's own call: a caller that asks again in the
+      // reply's callback must not keep the loop in microtasks, starving timers and I/O.
+      if (!busy) {
+        this.wake = () => {
+          this.wake = null;
+          clearTimeout(timer);
+          immediate ??= setImmediate(done);
+        };
+      }
     });
   }
 
