@@ -373,6 +373,20 @@ function checkJson(value: unknown, ancestors: object[], depth: number): void {
  * cycles, sparse arrays, symbol keys, or objects that are not plain (Map, Set, Date, class
  * instances, typed arrays). -0 is the one exception: it is sent as 0.
  */
+/**
+ * Calls `use` with `value` encoded as JSON (see jsonEncode); for the asynchronous JSON twins
+ * of a verb: a value JSON would mangle rejects the promise rather than throwing.
+ */
+export function withJsonPayload<T>(value: unknown, use: (payload: Uint8Array) => Promise<T>): Promise<T> {
+  let payload: Uint8Array;
+  try {
+    payload = jsonEncode(value);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return use(payload);
+}
+
 export function jsonEncode(value: unknown, pathRoot = 'payload'): Uint8Array {
   try {
     checkJson(value, [], 0);

@@ -22,7 +22,7 @@ import type { RuntimeEvents } from './events.ts';
 import { checkKeys } from './options.ts';
 import { Reply, createRuntime, type AskFromOutsideOptions, type InjectOptions, type Runtime, type RuntimeOptions, type RuntimeSnapshot } from './runtime.ts';
 import type { SystemDefinition } from './system.ts';
-import { jsonEncode } from './codec.ts';
+import { withJsonPayload } from './codec.ts';
 import { hostDrainTicksMaxDefault, hostFsyncIntervalMsDefault, hostTickMsDefault } from './limits.ts';
 
 export type Durability = 'tick' | 'interval' | 'none';
@@ -141,13 +141,7 @@ export class Host {
 
   /** Asks with a JSON value. */
   askJson(actor: string | number, value: unknown, options: AskFromOutsideOptions = {}): Promise<Reply> {
-    let payload: Uint8Array;
-    try {
-      payload = jsonEncode(value);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.ask(actor, payload, options);
+    return withJsonPayload(value, (payload) => this.ask(actor, payload, options));
   }
 
   /**
@@ -166,13 +160,7 @@ export class Host {
 
   /** Tells a JSON value. */
   tellJson(topic: string | number, value: unknown, options: InjectOptions = {}): Promise<void> {
-    let payload: Uint8Array;
-    try {
-      payload = jsonEncode(value);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.tell(topic, payload, options);
+    return withJsonPayload(value, (payload) => this.tell(topic, payload, options));
   }
 
   snapshot(): RuntimeSnapshot {

@@ -18,7 +18,7 @@ import type { LifecycleState } from '../actors/lifecycle.ts';
 import { WasmAgentActor, WasmHost, assertTrusted, type AgentTrust, type WasmAgentDefinition } from '../actors/wasm-agent.ts';
 import { isSupervisorSpec, type ChildSpec, type SupervisorSpec } from '../supervisors/spec.ts';
 import { Supervision, supervisionChannel, type ChildCounts, type ChildInfo, type SupervisedActor, type SupervisorView } from '../supervisors/supervision.ts';
-import { jsonDecode, jsonEncode, utf8Decode } from './codec.ts';
+import { jsonDecode, jsonEncode, utf8Decode, withJsonPayload } from './codec.ts';
 import { canonicalConfigJson, configDefaults, resolveConfig, type RuntimeConfig } from './config.ts';
 import {
   ArgumentError,
@@ -745,13 +745,7 @@ export class Runtime {
 
   /** Asks with a JSON value (values JSON would mangle are refused with PayloadEncodingError). */
   askJson(actor: string | number, value: unknown, options: AskFromOutsideOptions = {}): Promise<Reply> {
-    let payload: Uint8Array;
-    try {
-      payload = jsonEncode(value);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.ask(actor, payload, options);
+    return withJsonPayload(value, (payload) => this.ask(actor, payload, options));
   }
 
   /** Asks from outside still waiting for their reply. */
