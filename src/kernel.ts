@@ -1134,9 +1134,12 @@ export class Kernel {
     return true;
   }
 
-  /** True when the next tick has something to deliver or start (a host runs it at once). */
+  /**
+   * True when the next tick has something to deliver or start (a host runs it at once).
+   * Timers due next tick are in the buckets already: the end of this tick sent them.
+   */
   hasPendingWork(): boolean {
-    return this.touchedBuckets.length > 0 || this.admitted.length > 0 || this.timersDue.has(this.tickNow + 1);
+    return this.touchedBuckets.length > 0 || this.admitted.length > 0;
   }
 
   /** Asks from outside still waiting for a reply. */
