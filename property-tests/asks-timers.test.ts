@@ -149,7 +149,7 @@ function buildSystem(plan: Plan): SystemDefinition {
   return defineSystem({ name: 'asks-timers', setup: (s) => s.spawn(tree, { name: 'root' }) });
 }
 
-async function runPlan(plan: Plan): Promise<{ bytes: Uint8Array; chainHex: string; outcomes: string[]; states: PeerState[]; late: string[] }> {
+async function runPlan(plan: Plan): Promise<{ bytes: Uint8Array; chainHex: string; outcomes: string[]; states: (PeerState | undefined)[]; late: string[] }> {
   const runtime = createRuntime(buildSystem(plan), { seed: plan.seed, level: plan.level });
   const outcomes: string[] = [];
   const late: string[] = [];
@@ -172,7 +172,11 @@ async function runPlan(plan: Plan): Promise<{ bytes: Uint8Array; chainHex: strin
     }
     await runtime.step();
   }
-  const states = plan.actors.map((_, i) => runtime.actor(`root/p${i}`).state() as PeerState);
+  // A crashed actor's state is its last one, asks and all: only a running one's counts.
+  const states = plan.actors.map((_, i) => {
+    const actor = runtime.actor(`root/p${i}`);
+    return actor.lifecycle() === 'running' ? (actor.state() as PeerState) : undefined;
+  });
   const chainHex = await runtime.close();
   await Promise.all(settled);
   for (const [i, state] of states.entries()) {
